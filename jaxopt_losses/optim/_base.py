@@ -1,0 +1,102 @@
+"""Shared plumbing for the optimizer factories.
+
+Conventions every optimizer in :mod:`jaxopt_losses.optim` follows:
+
+* A factory named after the torch class in snake case, taking torch's keyword arguments with torch's
+  defaults (plus the implementation switches ``foreach``, ``fused``, ``capturable``, ``differentiable``,
+  accepted and ignored), returning an :class:`optax.GradientTransformation`.
+* Numeric hyperparameters may be Python numbers, arrays or tracers (so the factory works inside
+  :func:`optax.inject_hyperparams` and under :func:`jax.vmap` over hyperparameters). ``lr`` may also be a
+  schedule ``count -> lr``. Validation checks concrete values only (see :func:`check`).
+* Structural decisions (allocate a buffer or not) are made on Python values only (see :func:`is_zero`), so
+  ``init`` and ``update`` always agree on the state's structure; an array-valued hyperparameter takes the
+  general path, selecting with ``jnp.where``.
+* The state is a ``<Name>State`` NamedTuple with an int32 ``count`` (the number of steps taken) and
+  per-parameter trees named exactly like torch's ``optimizer.state[p]`` keys (``exp_avg``,
+  ``momentum_buffer``, ...); a buffer torch does not allocate is ``None``. State leaves keep each
+  parameter's dtype (and, being built with ``zeros_like``, its sharding).
+* ``update(grads, state, params)`` returns updates with each leaf in the parameter's dtype; the caller
+  applies them with :func:`optax.apply_updates`. Updates are computed as ``new_param - param`` would be in
+  torch, i.e. the new parameter is ``param + update``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+Schedule = Callable[[Array], Array]
+ScalarOrSchedule = float | Array | Schedule
+
+IMPLEMENTATION_SWITCHES = ("foreach", "fused", "capturable", "differentiable")
+
+
+def concrete_value(x: Any) -> float | None:
+    """The Python float value of ``x`` if it is known now (a number or a concrete scalar array), else None."""
+    if isinstance(x, bool):
+        return float(x)
+    if isinstance(x, numbers.Real):
+        return float(x)
+    if isinstance(x, np.ndarray | np.generic):
+        return float(x) if np.size(x) == 1 else None
+    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
+        try:
+            return float(x) if x.size == 1 else None
+        except (TypeError, jax.errors.ConcretizationTypeError):
+            return None
+    return None
+
+
+def check(ok: Callable[[float], bool], value: Any, message: str) -> None:
+    """Raise ``ValueError(message)`` when ``value`` is concrete and ``ok(value)`` is false.
+
+    Tracers and schedules are not checked (their values are not known at construction).
+    """
+    if callable(value) and not isinstance(value, jax.Array):
+        return
+    v = concrete_value(value)
+    if v is not None and not ok(v):
+        raise ValueError(message)
+
+
+def check_lr(lr: Any) -> None:
+    check(lambda v: v >= 0.0, lr, f"Invalid learning rate: {lr}")
+
+
+def is_zero(x: Any) -> bool:
+    """True only for a Python number equal to zero (structural decisions never look at arrays)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and float(x) == 0.0
+
+
+def resolve(value: ScalarOrSchedule, count: Array) -> Array | float:
+    """The value of a hyperparameter at step ``count`` (a schedule is called with the step count)."""
+    if callable(value) and not isinstance(value, jax.Array):
+        return value(count)
+    return value
+
+
+def zeros_like_tree(params: Any) -> Any:
+    return jax.tree.map(jnp.zeros_like, params)
+
+
+def full_like_tree(params: Any, value: Any) -> Any:
+    return jax.tree.map(lambda p: jnp.full_like(p, value), params)
+
+
+def cast_like(tree: Any, like: Any) -> Any:
+    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``like``."""
+    return jax.tree.map(lambda t, l: None if t is None else jnp.asarray(t).astype(l.dtype), tree, like)
+
+
+def init_count() -> Array:
+    return jnp.zeros([], jnp.int32)
+
+
+def increment(count: Array) -> Array:
+    return count + jnp.asarray(1, jnp.int32)

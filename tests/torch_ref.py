@@ -1,0 +1,124 @@
+"""Helpers that run the same optimizer on the same gradient stream in torch and in JAX.
+
+Used by every optimizer test: a deterministic stream of gradients whose scale changes over time (so
+amsgrad, centered and max-based variants really differ), fed to a live ``torch.optim`` optimizer and to our
+transformation, jitted or eager, with the parameters compared after every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+SHAPES: tuple[tuple[int, ...], ...] = ((), (7,), (4, 5))
+
+_TORCH_DTYPES = {
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
+
+
+def init_params(shapes: Sequence[tuple[int, ...]] = SHAPES, seed: int = 0, dtype=np.float32) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def grad_stream(
+    shapes: Sequence[tuple[int, ...]] = SHAPES, steps: int = 60, seed: int = 1, dtype=np.float32
+) -> list[list[np.ndarray]]:
+    """``steps`` lists of gradients; the scale swings over three orders of magnitude across steps."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(steps):
+        scale = 10.0 ** (1.5 * np.sin(0.37 * t))
+        out.append([(scale * rng.standard_normal(s)).astype(dtype) for s in shapes])
+    return out
+
+
+def run_torch(
+    opt_cls: type | Callable[..., torch.optim.Optimizer],
+    kwargs: dict[str, Any],
+    params0: Sequence[np.ndarray],
+    grads: Sequence[Sequence[np.ndarray]],
+    *,
+    scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+) -> list[list[np.ndarray]]:
+    """Parameters after each step of ``opt_cls(params, **kwargs)`` fed ``grads``."""
+    params = [torch.tensor(np.array(p), requires_grad=True) for p in params0]
+    opt = opt_cls(params, **kwargs)
+    sched = scheduler(opt) if scheduler is not None else None
+    traj = []
+    for gs in grads:
+        for p, g in zip(params, gs, strict=True):
+            p.grad = torch.tensor(np.array(g))
+        opt.step()
+        if sched is not None:
+            sched.step()
+        traj.append([p.detach().numpy().copy() for p in params])
+    return traj
+
+
+def run_jax(
+    tx: optax.GradientTransformation,
+    params0: Sequence[np.ndarray],
+    grads: Sequence[Sequence[np.ndarray]],
+    *,
+    jit: bool = True,
+) -> list[list[np.ndarray]]:
+    """Parameters after each step of ``tx`` fed ``grads`` (params kept as a list pytree)."""
+    params = [jnp.asarray(p) for p in params0]
+
+    def step(params, state, gs):
+        updates, state = tx.update(gs, state, params)
+        return optax.apply_updates(params, updates), state
+
+    init = jax.jit(tx.init) if jit else tx.init
+    step = jax.jit(step) if jit else step
+    state = init(params)
+    traj = []
+    for gs in grads:
+        params, state = step(params, state, [jnp.asarray(g) for g in gs])
+        traj.append([np.asarray(p) for p in params])
+    return traj
+
+
+def assert_trajectories_close(
+    ours: Sequence[Sequence[np.ndarray]],
+    ref: Sequence[Sequence[np.ndarray]],
+    *,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+) -> None:
+    """Every parameter at every step within tolerance; the message names the first step that drifts."""
+    assert len(ours) == len(ref)
+    for t, (a_step, b_step) in enumerate(zip(ours, ref, strict=True)):
+        for i, (a, b) in enumerate(zip(a_step, b_step, strict=True)):
+            assert a.shape == b.shape, (t, i, a.shape, b.shape)
+            assert a.dtype == b.dtype, (t, i, a.dtype, b.dtype)
+            np.testing.assert_allclose(
+                a.astype(np.float64),
+                b.astype(np.float64),
+                rtol=rtol,
+                atol=atol,
+                err_msg=f"step {t}, parameter {i} drifted from torch",
+            )
+
+
+def max_deviation(ours, ref) -> float:
+    """Largest absolute difference between two trajectories (for README parity tables)."""
+    return max(
+        float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
+        for a_step, b_step in zip(ours, ref, strict=True)
+        for a, b in zip(a_step, b_step, strict=True)
+    )
+
+
+def count_compiles(fn: Callable[..., Any]) -> Callable[[], int]:
+    """Wrap a jitted function's cache size for recompile checks: returns a zero-argument counter."""
+    return lambda: fn._cache_size()  # type: ignore[attr-defined]

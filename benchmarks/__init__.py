@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of jaxopt_losses against optax and PyTorch (``python -m benchmarks``)."""

@@ -1,0 +1,449 @@
+"""One benchmark run: jaxopt_losses beside optax and PyTorch, measured in one process, interleaved.
+
+    python -m benchmarks            # full run, writes benchmarks/RESULTS.md
+    python -m benchmarks --quick    # small sizes, a smoke run (used by the test suite), writes nothing
+
+Sections: memory bandwidth (STREAM-style triad, the roofline), optimizer steps (1M/10M/100M float32
+parameters as 1 tensor and as 200 tensors), the compat layer's step on a small model, loss forward+backward,
+linear_cross_entropy peak memory, and compile time of a jitted train step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+import jaxopt_losses
+from benchmarks.timing import interleaved
+from jaxopt_losses import losses as L
+from jaxopt_losses import optim
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+# --------------------------------------------------------------------------------------------- machine
+def machine_description() -> str:
+    cpu = platform.processor() or "unknown"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name"):
+                cpu = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.machine()}; "
+        f"Python {platform.python_version()}, jax {jax.__version__} ({jax.default_backend()}), "
+        f"optax {optax.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"jaxopt_losses {jaxopt_losses.__version__}"
+    )
+
+
+# --------------------------------------------------------------------------------------------- roofline
+def triad_bandwidth(n: int, rounds: int) -> dict[str, float]:
+    """Bytes/s of a = b + s*c (2 reads, 1 write of n float32) in JAX (donated) and torch (out=)."""
+    b, c = jnp.ones(n, jnp.float32), jnp.full(n, 0.5, jnp.float32)
+    holder = [jnp.zeros(n, jnp.float32)]
+    triad = jax.jit(lambda a, b, c: b + 3.0 * c, donate_argnums=0)
+
+    def jax_triad():
+        holder[0] = triad(holder[0], b, c)
+        holder[0].block_until_ready()
+
+    tb, tc, ta = torch.ones(n), torch.full((n,), 0.5), torch.empty(n)
+    times = interleaved({"jax": jax_triad, "torch": lambda: torch.add(tb, tc, alpha=3.0, out=ta)}, rounds)
+    return {k: 12 * n / t for k, t in times.items()}
+
+
+# --------------------------------------------------------------------------------------------- optimizers
+# name -> (ours, optax nearest, torch class, torch kwargs, bytes moved per parameter per step)
+OPTIMIZERS = {
+    "sgd(momentum=0.9)": (
+        lambda: optim.sgd(lr=1e-3, momentum=0.9),
+        lambda: optax.sgd(1e-3, momentum=0.9),
+        torch.optim.SGD,
+        {"lr": 1e-3, "momentum": 0.9},
+        20,  # read p, g, buf; write p, buf
+    ),
+    "adam": (lambda: optim.adam(lr=1e-3), lambda: optax.adam(1e-3), torch.optim.Adam, {"lr": 1e-3}, 28),
+    "adamw": (
+        lambda: optim.adamw(lr=1e-3),
+        lambda: optax.adamw(1e-3, weight_decay=1e-2),
+        torch.optim.AdamW,
+        {"lr": 1e-3},
+        28,
+    ),
+    "rmsprop": (
+        lambda: optim.rmsprop(lr=1e-2),
+        lambda: optax.rmsprop(1e-2, decay=0.99, eps=1e-8),
+        torch.optim.RMSprop,
+        {"lr": 1e-2},
+        20,
+    ),
+}
+TORCH_FUSED = {torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad}
+
+
+def _jax_stepper(tx: optax.GradientTransformation, params, grads):
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    step = jax.jit(step, donate_argnums=(0, 1))
+    box = [params, jax.jit(tx.init)(params)]
+
+    def run():
+        box[0], box[1] = step(box[0], box[1], grads)
+        jax.block_until_ready(box[0])
+
+    return run
+
+
+def _torch_stepper(cls, kwargs, shapes, **switches):
+    ps = [torch.randn(s, requires_grad=True) for s in shapes]
+    for p in ps:
+        p.grad = torch.randn(s) * 1e-2 if (s := p.shape) else torch.randn(()) * 1e-2
+    opt = cls(ps, **kwargs, **switches)
+    return opt.step
+
+
+def _shapes(total: int, tensors: int) -> list[tuple[int, ...]]:
+    per = total // tensors
+    return [(per,)] * tensors
+
+
+def bench_optimizers(sizes, layouts, rounds, names=None):
+    rows = []
+    for name, (ours, nearest, cls, kwargs, nbytes) in OPTIMIZERS.items():
+        if names is not None and name not in names:
+            continue
+        for total in sizes:
+            for tensors in layouts:
+                shapes = _shapes(total, tensors)
+                rng = np.random.default_rng(0)
+                params = [jnp.asarray(rng.standard_normal(s, dtype=np.float32)) for s in shapes]
+                grads = [jnp.asarray(1e-2 * rng.standard_normal(s, dtype=np.float32)) for s in shapes]
+                contenders = {
+                    "ours": _jax_stepper(ours(), params, grads),
+                    "optax": _jax_stepper(nearest(), [p.copy() for p in params], grads),
+                    "torch default": _torch_stepper(cls, kwargs, shapes),
+                    "torch foreach": _torch_stepper(cls, kwargs, shapes, foreach=True),
+                }
+                if cls in TORCH_FUSED:
+                    contenders["torch fused"] = _torch_stepper(cls, kwargs, shapes, fused=True)
+                times = interleaved(contenders, rounds)
+                rows.append((name, total, tensors, times, nbytes * total))
+                del contenders, params, grads
+                print(
+                    f"  {name:18s} {total:>11,d} params x {tensors:3d} tensors: "
+                    + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in times.items()),
+                    flush=True,
+                )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- compat
+def bench_compat(rounds):
+    from jaxopt_losses.compat import optim as compat_optim
+
+    rng = np.random.default_rng(0)
+    # ~100k parameters in 24 tensors: 12 (weight, bias) layers
+    shapes = []
+    for _ in range(12):
+        shapes += [(90, 90), (90,)]
+    arrays = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+    grads = [jnp.asarray(1e-2 * rng.standard_normal(s, dtype=np.float32)) for s in shapes]
+    ours = compat_optim.Adam([jnp.asarray(a) for a in arrays], lr=1e-3)
+    raw = _jax_stepper(optim.adam(lr=1e-3), [jnp.asarray(a) for a in arrays], grads)
+    tps = [torch.tensor(a, requires_grad=True) for a in arrays]
+    for p, g in zip(tps, grads, strict=True):
+        p.grad = torch.tensor(np.asarray(g))
+    topt = torch.optim.Adam(tps, lr=1e-3)
+
+    def compat_step():
+        ours.step(grads)
+        jax.block_until_ready(ours.params)
+
+    times = interleaved(
+        {"compat .step(grads)": compat_step, "raw jitted step": raw, "torch Adam.step()": topt.step}, rounds
+    )
+    return sum(a.size for a in arrays), times
+
+
+# --------------------------------------------------------------------------------------------- losses
+def bench_losses(quick, rounds):
+    rng = np.random.default_rng(0)
+    n, c = (256, 512) if quick else (4096, 8192)
+    logits = rng.standard_normal((n, c), dtype=np.float32)
+    labels = rng.integers(0, c, n)
+    x = rng.standard_normal((n, 256), dtype=np.float32)
+    y = rng.standard_normal((n, 256), dtype=np.float32)
+    yb = (rng.random((n, 256)) > 0.5).astype(np.float32)
+    t_len, batch, classes, s_len = (50, 8, 20, 10) if quick else (200, 32, 40, 40)
+    lp = rng.standard_normal((t_len, batch, classes), dtype=np.float32)
+    tgt = rng.integers(1, classes, (batch, s_len))
+    in_len = np.full(batch, t_len)
+    tg_len = rng.integers(s_len // 2, s_len + 1, batch)
+
+    cases = {
+        f"cross_entropy {n}x{c}": (
+            lambda a: L.cross_entropy(a, jnp.asarray(labels)),
+            lambda a: optax.softmax_cross_entropy_with_integer_labels(a, jnp.asarray(labels)).mean(),
+            lambda a: torch.nn.functional.cross_entropy(a, torch.as_tensor(labels)),
+            logits,
+        ),
+        f"binary_cross_entropy_with_logits {n}x256": (
+            lambda a: L.binary_cross_entropy_with_logits(a, jnp.asarray(yb)),
+            lambda a: optax.sigmoid_binary_cross_entropy(a, jnp.asarray(yb)).mean(),
+            lambda a: torch.nn.functional.binary_cross_entropy_with_logits(a, torch.as_tensor(yb)),
+            x,
+        ),
+        f"mse_loss {n}x256": (
+            lambda a: L.mse_loss(a, jnp.asarray(y)),
+            lambda a: (2.0 * optax.l2_loss(a, jnp.asarray(y))).mean(),
+            lambda a: torch.nn.functional.mse_loss(a, torch.as_tensor(y)),
+            x,
+        ),
+        f"huber_loss {n}x256": (
+            lambda a: L.huber_loss(a, jnp.asarray(y)),
+            lambda a: optax.huber_loss(a, jnp.asarray(y)).mean(),
+            lambda a: torch.nn.functional.huber_loss(a, torch.as_tensor(y)),
+            x,
+        ),
+        f"ctc_loss T={t_len} N={batch} C={classes} S={s_len}": (
+            lambda a: L.ctc_loss(
+                jax.nn.log_softmax(a, -1), jnp.asarray(tgt), jnp.asarray(in_len), jnp.asarray(tg_len)
+            ),
+            lambda a: (
+                optax.ctc_loss(
+                    jnp.swapaxes(a, 0, 1),
+                    jnp.zeros((batch, t_len)),
+                    jnp.asarray(tgt),
+                    jnp.asarray(np.arange(s_len)[None, :] >= tg_len[:, None], np.float32),
+                )
+                / jnp.asarray(tg_len)
+            ).mean(),
+            lambda a: torch.nn.functional.ctc_loss(
+                a.log_softmax(-1), torch.as_tensor(tgt), torch.as_tensor(in_len), torch.as_tensor(tg_len)
+            ),
+            lp,
+        ),
+    }
+    rows = []
+    for name, (ours, nearest, theirs, arr) in cases.items():
+        a = jnp.asarray(arr)
+        g_ours = jax.jit(jax.value_and_grad(ours))
+        g_opt = jax.jit(jax.value_and_grad(nearest))
+        ta = torch.tensor(arr, requires_grad=True)
+
+        def torch_fb(ta=ta, theirs=theirs):
+            ta.grad = None
+            theirs(ta).backward()
+
+        times = interleaved(
+            {
+                "ours": lambda g=g_ours, a=a: jax.block_until_ready(g(a)),
+                "optax": lambda g=g_opt, a=a: jax.block_until_ready(g(a)),
+                "torch": torch_fb,
+            },
+            rounds,
+        )
+        rows.append((name, times))
+        print(f"  {name:45s} " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in times.items()), flush=True)
+    return rows
+
+
+def bench_linear_cross_entropy(quick):
+    """Peak temporary memory (XLA's compiled memory analysis) and time of value+grad, ours vs naive."""
+    n, d, c = (256, 64, 4096) if quick else (2048, 512, 65536)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((n, d), dtype=np.float32))
+    w = jnp.asarray(0.02 * rng.standard_normal((c, d), dtype=np.float32))
+    t = jnp.asarray(rng.integers(0, c, n))
+
+    def naive(x, w):
+        return L.cross_entropy(x @ w.T, t)
+
+    def fused(x, w):
+        return L.linear_cross_entropy(x, w, t)
+
+    out = {}
+    fns = {}
+    for name, fn in (("naive", naive), ("linear_cross_entropy", fused)):
+        g = jax.jit(jax.value_and_grad(fn, argnums=(0, 1)))
+        compiled = g.lower(x, w).compile()
+        mem = compiled.memory_analysis()
+        out[name] = {"temp_bytes": mem.temp_size_in_bytes}
+        fns[name] = lambda g=g: jax.block_until_ready(g(x, w))
+    times = interleaved(fns, 3 if quick else 5, warmup=1)
+    for name in out:
+        out[name]["seconds"] = times[name]
+    return (n, d, c), out
+
+
+# --------------------------------------------------------------------------------------------- compile
+def bench_compile(quick):
+    """Wall time to trace+compile a jitted train step of a 100-tensor MLP, ours vs optax (fresh closures)."""
+    rng = np.random.default_rng(0)
+    width = 32 if quick else 64
+    params = [jnp.asarray(0.1 * rng.standard_normal((width, width), dtype=np.float32)) for _ in range(50)]
+    params += [jnp.zeros((width,), jnp.float32) for _ in range(50)]
+    x = jnp.asarray(rng.standard_normal((16, width), dtype=np.float32))
+
+    def loss_fn(ps):
+        h = x
+        for w, b in zip(ps[:50], ps[50:], strict=True):
+            h = jnp.tanh(h @ w + b)
+        return jnp.mean(h**2)
+
+    def make(tx):
+        def step(ps, st):
+            g = jax.grad(loss_fn)(ps)
+            u, st = tx.update(g, st, ps)
+            return optax.apply_updates(ps, u), st
+
+        return jax.jit(step), tx.init(params)
+
+    res = {}
+    reps = 1 if quick else 3
+    for name, factory in (
+        ("ours adam", lambda: optim.adam(lr=1e-3)),
+        ("optax adam", lambda: optax.adam(1e-3)),
+    ):
+        ts = []
+        for _ in range(reps):
+            step, st = make(factory())
+            t0 = time.perf_counter()
+            step.lower(params, st).compile()
+            ts.append(time.perf_counter() - t0)
+        res[name] = float(np.median(ts))
+    return res
+
+
+# --------------------------------------------------------------------------------------------- report
+def _ms(s):
+    return f"{s * 1e3:.2f}"
+
+
+def render(machine, bw, opt_rows, compat, loss_rows, lce, compile_times) -> str:
+    best_bw = max(bw.values())
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {machine}",
+        "",
+        "Produced by `python -m benchmarks` (one process; contenders interleaved round by round; medians).",
+        "JAX steps are jitted with donated parameter and state buffers, as a training loop runs them.",
+        "",
+        "## Memory bandwidth (STREAM-style triad a = b + s*c, float32)",
+        "",
+        "| implementation | GB/s |",
+        "|---|---|",
+        *[f"| {k} | {v / 1e9:.1f} |" for k, v in bw.items()],
+        "",
+        f"Roofline below uses the best triad bandwidth, {best_bw / 1e9:.1f} GB/s.",
+        "",
+        "## Optimizer step time (ms, median)",
+        "",
+        "Ratios > 1 mean ours is faster. Roofline = (bytes the update must move / best triad bandwidth)"
+        " / our time.",
+        "",
+        "| optimizer | params | tensors | ours | optax | torch default | torch foreach | torch fused "
+        "| vs optax | vs torch fused (or best torch) | roofline |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, total, tensors, t, nbytes in opt_rows:
+        best_torch = t.get("torch fused", min(t["torch default"], t["torch foreach"]))
+        lines.append(
+            f"| {name} | {total:,} | {tensors} | {_ms(t['ours'])} | {_ms(t['optax'])} "
+            f"| {_ms(t['torch default'])} "
+            f"| {_ms(t['torch foreach'])} | {_ms(t['torch fused']) if 'torch fused' in t else '-'} "
+            f"| {t['optax'] / t['ours']:.2f}x | {best_torch / t['ours']:.2f}x "
+            f"| {nbytes / best_bw / t['ours']:.2f} |"
+        )
+    nparams, ct = compat
+    lines += [
+        "",
+        f"## compat layer: `Adam.step(grads)` on a 24-tensor, {nparams:,}-parameter model (ms, median)",
+        "",
+        "| contender | ms | torch eager / this |",
+        "|---|---|---|",
+        *[f"| {k} | {_ms(v)} | {ct['torch Adam.step()'] / v:.2f}x |" for k, v in ct.items()],
+        "",
+        "## Loss forward + backward (ms, median)",
+        "",
+        "| loss | ours | optax nearest | torch | vs optax | vs torch |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {name} | {_ms(t['ours'])} | {_ms(t['optax'])} | {_ms(t['torch'])} "
+            f"| {t['optax'] / t['ours']:.2f}x | {t['torch'] / t['ours']:.2f}x |"
+            for name, t in loss_rows
+        ],
+    ]
+    (n, d, c), res = lce
+    lce_ratio = res["linear_cross_entropy"]["temp_bytes"] / res["naive"]["temp_bytes"]
+    lines += [
+        "",
+        f"## linear_cross_entropy vs naive `cross_entropy(x @ W.T, t)`, value+grad, N={n}, D={d}, C={c}",
+        "",
+        "| form | XLA temp memory (MiB) | ms |",
+        "|---|---|---|",
+        *[f"| {k} | {v['temp_bytes'] / 2**20:.1f} | {_ms(v['seconds'])} |" for k, v in res.items()],
+        "",
+        f"Peak temporary memory ratio: {lce_ratio:.1%} of naive.",
+        "",
+        "## Compile time of a jitted train step (100-tensor MLP), seconds",
+        "",
+        "| optimizer | s |",
+        "|---|---|",
+        *[f"| {k} | {v:.3f} |" for k, v in compile_times.items()],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, few rounds; writes nothing")
+    parser.add_argument("--rounds", type=int, default=None, help="timing rounds per contender")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the Markdown report")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    rounds = args.rounds or (3 if quick else 15)
+    machine = machine_description()
+    print(machine, flush=True)
+    print("triad bandwidth", flush=True)
+    bw = triad_bandwidth(1_000_000 if quick else 50_000_000, rounds)
+    print("optimizer steps", flush=True)
+    sizes = [100_000] if quick else [1_000_000, 10_000_000, 100_000_000]
+    opt_rows = bench_optimizers(sizes, [1, 200], rounds)
+    print("compat step", flush=True)
+    compat = bench_compat(rounds * 4)
+    print("losses", flush=True)
+    loss_rows = bench_losses(quick, rounds)
+    print("linear_cross_entropy memory", flush=True)
+    lce = bench_linear_cross_entropy(quick)
+    print("compile time", flush=True)
+    compile_times = bench_compile(quick)
+    report = render(machine, bw, opt_rows, compat, loss_rows, lce, compile_times)
+    print(report)
+    out = args.out if args.out is not None else (None if quick else RESULTS)
+    if out is not None:
+        out.write_text(report)
+        print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -163,8 +163,9 @@ def adafactor(
                 var_est = var
             upd = jax.lax.rsqrt(jnp.maximum(var_est, e1 * e1)) * g
             denom = jnp.maximum(1.0, jnp.linalg.norm(upd.ravel()) / (np.sqrt(numel) * jnp.asarray(d, dtype)))
-            new_p = new_p + (-alpha / denom) * upd
-            return (new_p - p).astype(dtype), row, col, var
+            delta = (-alpha / denom) * upd
+            out = delta if is_zero(weight_decay) else (new_p + delta) - p
+            return out.astype(dtype), row, col, var
 
         out = jax.tree.map(
             leaf, grads, params, state.row_var, state.col_var, state.variance, is_leaf=_is_none

@@ -1,0 +1,186 @@
+"""torch.optim.Muon (momentum + Newton–Schulz orthogonalization, in bfloat16) as an optax transformation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxopt_losses.optim._base import (
+    ScalarOrSchedule,
+    check,
+    increment,
+    init_count,
+    is_zero,
+    resolve,
+)
+
+EPS = 1e-7
+DEFAULT_A = 3.4445
+DEFAULT_B = -4.7750
+DEFAULT_C = 2.0315
+DEFAULT_NS_STEPS = 5
+
+
+class MuonState(NamedTuple):
+    """State of :func:`muon`: the step count and torch's ``momentum_buffer`` per (2-D) parameter."""
+
+    count: jax.Array
+    momentum_buffer: Any
+
+
+def _lerp(start, end, weight):
+    """torch.lerp: ``start + w (end - start)`` for ``|w| < 0.5``, else ``end - (end - start)(1 - w)``."""
+    small = abs(weight) < 0.5 if isinstance(weight, float) else jnp.abs(weight) < 0.5
+    coeff = jnp.where(small, weight, weight - 1)
+    base = jnp.where(small, start, end)
+    return base + coeff * (end - start)
+
+
+def _bf16_mm(a: jax.Array, b: jax.Array) -> jax.Array:
+    """bfloat16 matmul accumulated in float32 (what torch's CPU/CUDA bf16 GEMM does), kept in float32."""
+    return jnp.matmul(a, b, preferred_element_type=jnp.float32, precision=jax.lax.Precision.HIGHEST)
+
+
+def zeropower_via_newtonschulz(
+    grad: jax.Array, ns_coefficients: tuple[float, float, float], ns_steps: int, eps: float
+) -> jax.Array:
+    """torch's ``_zeropower_via_newtonschulz``: quintic Newton–Schulz orthogonalization in bfloat16.
+
+    Each GEMM (``X X^T`` and the two ``addmm``) accumulates in float32 and rounds its result to bfloat16
+    once, as torch's bfloat16 ``addmm`` does. Returns a bfloat16 matrix of ``grad``'s shape.
+    """
+    a, b, c = ns_coefficients
+    x = grad.astype(jnp.bfloat16)
+    tall = grad.shape[0] > grad.shape[1]
+    if tall:
+        x = x.T
+    norm = jnp.sqrt(jnp.sum(jnp.square(x.astype(jnp.float32)))).astype(jnp.bfloat16)
+    norm = jnp.maximum(norm, jnp.asarray(eps, jnp.bfloat16))
+    x = (x.astype(jnp.float32) / norm.astype(jnp.float32)).astype(jnp.bfloat16)
+    for _ in range(ns_steps):
+        gram = _bf16_mm(x, x.T).astype(jnp.bfloat16)
+        gram32 = gram.astype(jnp.float32)
+        gram_update = (b * gram32 + c * _bf16_mm(gram, gram)).astype(jnp.bfloat16)
+        x = (a * x.astype(jnp.float32) + _bf16_mm(gram_update, x)).astype(jnp.bfloat16)
+    if tall:
+        x = x.T
+    return x
+
+
+def _adjust_lr(lr, adjust_lr_fn: str | None, shape: tuple[int, ...]):
+    rows, cols = shape[:2]
+    if adjust_lr_fn is None or adjust_lr_fn == "original":
+        ratio = math.sqrt(max(1, rows / cols))
+    elif adjust_lr_fn == "match_rms_adamw":
+        ratio = 0.2 * math.sqrt(max(rows, cols))
+    else:
+        ratio = 1.0
+    return lr * ratio
+
+
+def muon(
+    lr: ScalarOrSchedule = 1e-3,
+    weight_decay: float = 0.1,
+    momentum: float = 0.95,
+    nesterov: bool = True,
+    ns_coefficients: tuple[float, float, float] = (DEFAULT_A, DEFAULT_B, DEFAULT_C),
+    eps: float = EPS,
+    ns_steps: int = DEFAULT_NS_STEPS,
+    adjust_lr_fn: str | None = None,
+) -> optax.GradientTransformation:
+    r"""torch.optim.Muon as an :class:`optax.GradientTransformation` (2-D parameters only).
+
+    .. math::
+        B_t = \mathrm{lerp}(B_{t-1}, g_t, 1-\mu),\quad
+        \widetilde B_t = \mathrm{lerp}(g_t, B_t, \mu)\ \text{(nesterov)}\ \text{or}\ B_t,\quad
+        O_t = \mathrm{NS}^{(a,b,c)}_k(\widetilde B_t; \varepsilon),\quad
+        \theta_t = \theta_{t-1}(1 - \gamma\lambda) - \gamma'\,O_t
+
+    where :math:`\mathrm{NS}` normalizes by the Frobenius norm (clamped at ``eps``) and runs ``ns_steps``
+    quintic iterations :math:`X \leftarrow aX + (bA + cA^2)X`, :math:`A = XX^T` (on the transposed matrix
+    when it is tall), all in bfloat16 as torch does; :math:`\gamma' = \gamma\sqrt{\max(1, A/B)}` for
+    ``adjust_lr_fn`` None / "original", :math:`0.2\gamma\sqrt{\max(A, B)}` for "match_rms_adamw", with
+    :math:`(A, B)` the parameter's shape.
+
+    Args:
+        lr: learning rate, a float, 1-element array or schedule ``count -> lr`` (default: 1e-3).
+        weight_decay: decoupled weight decay :math:`\lambda` (default: 0.1).
+        momentum: :math:`\mu` (default: 0.95).
+        nesterov: use Nesterov momentum (default: True).
+        ns_coefficients: :math:`(a, b, c)` (default: (3.4445, -4.7750, 2.0315)).
+        eps: floor of the norm in the normalization (default: 1e-7).
+        ns_steps: number of Newton–Schulz iterations, < 100 (default: 5).
+        adjust_lr_fn: None, "original" or "match_rms_adamw" (default: None = "original").
+
+    Parity with torch.optim.Muon: same defaults, checks and messages (ValueError at construction; a
+    parameter that is not 2-D raises at ``init`` with torch's message; ``ns_steps >= 100`` and a wrong
+    number of coefficients, which torch only reports at the first step, raise at construction here). The
+    orthogonalization is computed in bfloat16 like torch's, so results agree with torch to bfloat16
+    round-off of the update (a few 1e-3 relative of ``lr`` per step at worst), not to float32 precision.
+    Unlike :func:`optax.contrib.muon`, this applies to 2-D parameters only and uses torch's momentum (lerp),
+    normalization and learning-rate adjustment.
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> tx = muon(lr=0.02)
+        >>> params = {"w": jnp.ones((8, 4))}
+        >>> state = tx.init(params)
+        >>> updates, state = tx.update(params, state, params)
+        >>> params = optax.apply_updates(params, updates)
+    """
+    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    check(lambda v: 0.0 <= v, lr, f"Learning rate should be >= 0 but is: {lr}")
+    check(lambda v: 0.0 <= v, momentum, f"momentum should be >= 0 but is: {momentum}")
+    check(lambda v: 0.0 <= v, weight_decay, f"weight decay should be >= 0 but is: {weight_decay}")
+    if adjust_lr_fn is not None and adjust_lr_fn not in ["original", "match_rms_adamw"]:
+        raise ValueError(f"Adjust learning rate function {adjust_lr_fn} is not supported")
+    if ns_steps >= 100:
+        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+    if len(ns_coefficients) != 3:
+        raise ValueError("Coefficients must be a tuple of exactly 3 values")
+
+    def init_fn(params):
+        for p in jax.tree.leaves(params):
+            if p.ndim != 2:
+                raise ValueError(
+                    "Muon only supports 2D parameters whereas we found a parameter with size: "
+                    f"torch.Size({list(p.shape)})"
+                )
+        return MuonState(count=init_count(), momentum_buffer=jax.tree.map(jnp.zeros_like, params))
+
+    def update_fn(grads, state, params=None):
+        if params is None:
+            raise ValueError("muon needs params: call update(grads, state, params)")
+        lr_t = resolve(lr, state.count)
+
+        def leaf(g, p, buf):
+            dtype = p.dtype
+            if g.ndim != 2:
+                raise ValueError("Param gradient must be a 2D matrix")
+            one_minus_mu = 1 - momentum
+            w = jnp.asarray(one_minus_mu, dtype)
+            buf = _lerp(buf, g, w)
+            upd = _lerp(g, buf, jnp.asarray(momentum, dtype)) if nesterov else buf
+            ortho = zeropower_via_newtonschulz(upd, ns_coefficients, ns_steps, eps)
+            adjusted = jnp.asarray(_adjust_lr(lr_t, adjust_lr_fn, p.shape), dtype)
+            delta = -adjusted * ortho.astype(dtype)
+            if is_zero(weight_decay):
+                out = delta
+            else:
+                out = (p * jnp.asarray(1 - lr_t * weight_decay, dtype) + delta) - p
+            return out.astype(dtype), buf
+
+        out = jax.tree.map(leaf, grads, params, state.momentum_buffer)
+        treedef = jax.tree.structure(grads)
+        parts = treedef.flatten_up_to(out)
+        return treedef.unflatten([o[0] for o in parts]), MuonState(
+            count=increment(state.count), momentum_buffer=treedef.unflatten([o[1] for o in parts])
+        )
+
+    return optax.GradientTransformation(init_fn, update_fn)

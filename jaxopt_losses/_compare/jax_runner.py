@@ -1,0 +1,158 @@
+"""The JAX side: an MLP trained with jaxopt_losses' losses, optimizers, schedules and clipping, jitted.
+
+One jitted function trains one epoch (``lax.scan`` over the epoch's minibatches of a jitted train step); it
+is compiled ahead of time so that steps per second measure training, not compilation.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxopt_losses._compare.config import FrameworkResult, RunConfig, metric
+from jaxopt_losses._compare.data import Data
+from jaxopt_losses._compare.registry import OPTIMIZERS
+
+
+def forward(params: list[jax.Array], x: jax.Array) -> jax.Array:
+    """tanh MLP with torch-layout weights: ``h = tanh(h @ W.T + b)`` for every layer but the last."""
+    h = x
+    n = len(params) // 2
+    for i in range(n):
+        w, b = params[2 * i], params[2 * i + 1]
+        h = h @ w.T + b
+        if i < n - 1:
+            h = jnp.tanh(h)
+    return h
+
+
+def loss_fn(cfg: RunConfig) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    return _loss_fn(cfg.task, cfg.loss)
+
+
+@functools.cache
+def _loss_fn(task: str, loss: str) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    from jaxopt_losses import losses
+    from jaxopt_losses._compare.registry import LOSSES
+
+    spec = LOSSES[loss]
+    fn = getattr(losses, spec.jax_name)
+    kwargs = spec.kwargs
+    if task == "multiclass":
+        return lambda out, y: fn(out, y, **kwargs)
+    if spec.sigmoid_first:
+        return lambda out, y: fn(jax.nn.sigmoid(out[:, 0]), y, **kwargs)
+    return lambda out, y: fn(out[:, 0], y, **kwargs)
+
+
+def epoch_schedule(cfg: RunConfig, steps_per_epoch: int):
+    """The learning rate as a function of the optimizer's step count, stepping once per epoch like torch."""
+    if cfg.scheduler == "none":
+        return cfg.lr
+    from jaxopt_losses import schedules
+
+    if cfg.scheduler == "steplr":
+        sched = schedules.step_lr(cfg.step_size, cfg.gamma, base_lr=cfg.lr)
+    elif cfg.scheduler == "cosine":
+        t_max = cfg.t_max if cfg.t_max is not None else cfg.epochs
+        sched = schedules.cosine_annealing_lr(t_max, cfg.eta_min, base_lr=cfg.lr)
+    elif cfg.scheduler == "exponential":
+        sched = schedules.exponential_lr(cfg.gamma, base_lr=cfg.lr)
+    else:  # pragma: no cover - the CLI validates names
+        raise ValueError(cfg.scheduler)
+    return lambda count: sched(count // steps_per_epoch)
+
+
+@functools.cache
+def _evaluate(task: str, loss: str):
+    """Jitted ``(params, x, y) -> (loss, outputs)``, shared by every run on the same dataset and loss."""
+    fn = _loss_fn(task, loss)
+
+    def evaluate(params, x, y):
+        out = forward(params, x)
+        return fn(out, y), out
+
+    return jax.jit(evaluate)
+
+
+def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    from jaxopt_losses import optim
+
+    factory = getattr(optim, OPTIMIZERS[cfg.optimizer].jax_name)
+    return factory(lr=epoch_schedule(cfg, steps_per_epoch), **cfg.optimizer_kwargs())
+
+
+def run(
+    cfg: RunConfig,
+    data: Data,
+    params0: list[np.ndarray],
+    order: np.ndarray,
+    on_epoch: Callable[[], None] = lambda: None,
+) -> FrameworkResult:
+    """Train ``cfg`` on ``data`` from ``params0`` visiting minibatches in ``order`` [epochs, steps, batch]."""
+    epochs, steps_per_epoch, _ = order.shape
+    tx = make_optimizer(cfg, steps_per_epoch)
+    loss = loss_fn(cfg)
+    clip_norm = cfg.clip_grad_norm
+    if clip_norm is not None:
+        from jaxopt_losses.clip import clip_grad_norm
+
+    def objective(params, x, y):
+        return loss(forward(params, x), y)
+
+    def train_step(carry, idx, x, y):
+        params, opt_state = carry
+        value, grads = jax.value_and_grad(objective)(params, x[idx], y[idx])
+        if clip_norm is not None:
+            grads, _ = clip_grad_norm(grads, clip_norm)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), value
+
+    def train_epoch(params, opt_state, x, y, idx):
+        (params, opt_state), values = jax.lax.scan(
+            lambda c, i: train_step(c, i, x, y), (params, opt_state), idx
+        )
+        return params, opt_state, values
+
+    y_dtype = jnp.int32 if cfg.task == "multiclass" else jnp.float32
+    x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train, y_dtype)
+    x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test, y_dtype)
+    params = [jnp.asarray(p) for p in params0]
+
+    t0 = time.perf_counter()
+    opt_state = tx.init(params)
+    epoch_fn = jax.jit(train_epoch).lower(params, opt_state, x_train, y_train, order[0]).compile()
+    eval_fn = _evaluate(cfg.task, cfg.loss)
+    compile_seconds = time.perf_counter() - t0
+
+    result = FrameworkResult("jax", np.zeros(0, np.float32), compile_seconds=compile_seconds)
+
+    def record(params):
+        for x, y, y_np, losses_, metrics in (
+            (x_train, y_train, data.y_train, result.train_loss, result.train_metric),
+            (x_test, y_test, data.y_test, result.test_loss, result.test_metric),
+        ):
+            value, out = eval_fn(params, x, y)
+            losses_.append(float(value))
+            metrics.append(metric(cfg.task, np.asarray(out), y_np))
+
+    record(params)
+    step_losses = []
+    for e in range(epochs):
+        start = time.perf_counter()
+        params, opt_state, values = epoch_fn(params, opt_state, x_train, y_train, order[e])
+        jax.block_until_ready(params)
+        result.epoch_seconds.append(time.perf_counter() - start)
+        step_losses.append(np.asarray(values))
+        result.params.append(np.concatenate([np.asarray(p).ravel() for p in params]))
+        record(params)
+        on_epoch()
+    result.step_losses = np.concatenate(step_losses).astype(np.float32)
+    result.steps = epochs * steps_per_epoch
+    return result

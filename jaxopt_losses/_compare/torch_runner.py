@@ -1,0 +1,104 @@
+"""The PyTorch side: the same MLP, weights and minibatch order with ``torch.optim`` and
+``torch.nn.functional``. torch is imported only when this runner is used."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from jaxopt_losses._compare.config import FrameworkResult, RunConfig, metric
+from jaxopt_losses._compare.data import Data
+from jaxopt_losses._compare.registry import OPTIMIZERS
+
+
+def available() -> str | None:
+    """torch's version if it can be imported, else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return str(torch.__version__)
+
+
+def run(
+    cfg: RunConfig,
+    data: Data,
+    params0: list[np.ndarray],
+    order: np.ndarray,
+    on_epoch: Callable[[], None] = lambda: None,
+) -> FrameworkResult:
+    import torch
+    import torch.nn.functional as F
+
+    epochs, steps_per_epoch, _ = order.shape
+    spec = cfg.loss_spec
+    loss_f = getattr(F, spec.torch_name)
+
+    def forward(params, x):
+        h = x
+        n = len(params) // 2
+        for i in range(n):
+            h = F.linear(h, params[2 * i], params[2 * i + 1])
+            if i < n - 1:
+                h = torch.tanh(h)
+        return h
+
+    def loss(out, y):
+        if cfg.task == "multiclass":
+            return loss_f(out, y, **spec.kwargs)
+        if spec.sigmoid_first:
+            return loss_f(torch.sigmoid(out[:, 0]), y, **spec.kwargs)
+        return loss_f(out[:, 0], y, **spec.kwargs)
+
+    params = [torch.tensor(p, requires_grad=True) for p in params0]
+    opt = getattr(torch.optim, OPTIMIZERS[cfg.optimizer].torch_name)(
+        params, lr=cfg.lr, **cfg.optimizer_kwargs()
+    )
+    sched = None
+    if cfg.scheduler == "steplr":
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
+    elif cfg.scheduler == "cosine":
+        t_max = cfg.t_max if cfg.t_max is not None else cfg.epochs
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t_max, eta_min=cfg.eta_min)
+    elif cfg.scheduler == "exponential":
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.gamma)
+
+    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    x_test, y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
+    order_t = torch.from_numpy(order.astype(np.int64))
+    result = FrameworkResult("torch", np.zeros(0, np.float32))
+
+    def record():
+        with torch.no_grad():
+            for x, y, y_np, losses_, metrics in (
+                (x_train, y_train, data.y_train, result.train_loss, result.train_metric),
+                (x_test, y_test, data.y_test, result.test_loss, result.test_metric),
+            ):
+                out = forward(params, x)
+                losses_.append(float(loss(out, y)))
+                metrics.append(metric(cfg.task, out.numpy(), y_np))
+
+    record()
+    step_losses = np.zeros(epochs * steps_per_epoch, np.float32)
+    for e in range(epochs):
+        start = time.perf_counter()
+        for s in range(steps_per_epoch):
+            idx = order_t[e, s]
+            opt.zero_grad(set_to_none=True)
+            value = loss(forward(params, x_train[idx]), y_train[idx])
+            value.backward()
+            if cfg.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
+            opt.step()
+            step_losses[e * steps_per_epoch + s] = value.item()
+        if sched is not None:
+            sched.step()
+        result.epoch_seconds.append(time.perf_counter() - start)
+        result.params.append(np.concatenate([p.detach().numpy().ravel() for p in params]))
+        record()
+        on_epoch()
+    result.step_losses = step_losses
+    result.steps = epochs * steps_per_epoch
+    return result

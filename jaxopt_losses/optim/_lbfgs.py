@@ -213,9 +213,10 @@ def lbfgs(
     at most ``max_eval`` function evaluations), each computing the direction :math:`d = -H g` with the
     two-loop recursion over the last ``history_size`` curvature pairs :math:`(s, y)` (only pairs with
     :math:`y^\top s > 10^{-10}` are stored; :math:`H_0 = (y^\top s / y^\top y) I`), then either a fixed step
-    :math:`x \leftarrow x + t d` with :math:`t = \mathrm{lr}` (:math:`\min(1, 1/\lVert g\rVert_1)\,\mathrm{lr}`
-    on the very first iteration) or torch's strong-Wolfe line search (cubic interpolation, bracketing and
-    zoom phases, :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`). It stops on torch's conditions:
+    :math:`x \leftarrow x + t d` with :math:`t = \mathrm{lr}`
+    (:math:`\min(1, 1/\lVert g\rVert_1)\,\mathrm{lr}` on the very first iteration) or torch's
+    strong-Wolfe line search (cubic interpolation, bracketing and zoom phases, :math:`c_1 = 10^{-4}`,
+    :math:`c_2 = 0.9`). It stops on torch's conditions:
     :math:`\max|g| \le` ``tolerance_grad``, :math:`g^\top d > -` ``tolerance_change``,
     :math:`\max|t d| \le` ``tolerance_change``, :math:`|f - f_{prev}| <` ``tolerance_change``, or the
     iteration / evaluation limits. The whole step is one ``lax.while_loop`` (the history is a fixed-size

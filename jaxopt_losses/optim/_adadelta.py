@@ -1,0 +1,152 @@
+"""Adadelta with ``torch.optim.Adadelta``'s numerics."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxopt_losses.optim._base import (
+    Array,
+    ScalarOrSchedule,
+    check,
+    check_lr,
+    increment,
+    init_count,
+    is_zero,
+    resolve,
+    zeros_like_tree,
+)
+
+_NO_PARAMS = "adadelta with weight_decay needs the parameters: call update(grads, state, params)."
+
+
+def _as(x: Any, dtype: Any) -> Any:
+    """A hyperparameter in the computation dtype: Python numbers stay weakly typed, arrays are cast."""
+    return x if isinstance(x, numbers.Real) else jnp.asarray(x).astype(dtype)
+
+
+class AdadeltaState(NamedTuple):
+    """State of :func:`adadelta`: the step count, torch's ``square_avg`` and ``acc_delta`` per parameter."""
+
+    count: Array
+    square_avg: Any
+    acc_delta: Any
+
+
+def adadelta(
+    lr: ScalarOrSchedule = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0,
+    foreach: bool | None = None,
+    *,
+    capturable: bool = False,
+    maximize: bool = False,
+    differentiable: bool = False,
+) -> optax.GradientTransformation:
+    r"""Adadelta, numerically equal to ``torch.optim.Adadelta`` (its single-tensor CPU path).
+
+    Update rule at step :math:`t` (:math:`g_t` negated first when ``maximize``):
+
+    .. math::
+        \begin{aligned}
+        g_t &\leftarrow g_t + \lambda \theta_{t-1} \quad (\text{if } \lambda \ne 0) \\
+        v_t &\leftarrow \rho v_{t-1} + (1 - \rho) g_t^2 \\
+        \Delta x_t &\leftarrow \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t \\
+        u_t &\leftarrow \rho u_{t-1} + (1 - \rho) \Delta x_t^2 \\
+        \theta_t &\leftarrow \theta_{t-1} - \gamma \Delta x_t
+        \end{aligned}
+
+    with :math:`v` = ``square_avg`` and :math:`u` = ``acc_delta``, both starting at zero.
+
+    Args:
+        lr: coefficient :math:`\gamma` that scales delta before it is applied, a number, a scalar array or
+            a schedule ``count -> lr`` (default: 1.0).
+        rho: coefficient used for computing the running averages of squared gradients (default: 0.9).
+        eps: term added to the denominator to improve numerical stability (default: 1e-6).
+        weight_decay: L2 penalty :math:`\lambda` added to the gradient (default: 0).
+        foreach, capturable, differentiable: torch implementation switches; accepted and ignored.
+        maximize: maximize the objective instead of minimizing it (default: False).
+
+    Returns:
+        An :class:`optax.GradientTransformation` whose state is :class:`AdadeltaState`.
+
+    Parity with torch.optim.Adadelta: same order of floating point operations as
+    ``torch.optim.adadelta._single_tensor_adadelta``, state and update in each parameter's dtype (bf16/f16
+    computed in float32 and rounded after every torch op). Arguments are validated like torch (``ValueError``
+    with torch's message) when their values are concrete; tracers are not checked.
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from jaxopt_losses.optim import adadelta
+        >>> tx = adadelta(rho=0.95)
+        >>> params = {"w": jnp.ones(3)}
+        >>> state = tx.init(params)
+        >>> updates, state = tx.update({"w": jnp.full(3, 0.5)}, state, params)
+        >>> params = optax.apply_updates(params, updates)
+    """
+    del foreach, capturable, differentiable
+    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    check_lr(lr)
+    check(lambda v: 0.0 <= v <= 1.0, rho, f"Invalid rho value: {rho}")
+    check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
+    check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
+    use_wd = not is_zero(weight_decay)
+
+    def init_fn(params):
+        return AdadeltaState(
+            count=init_count(), square_avg=zeros_like_tree(params), acc_delta=zeros_like_tree(params)
+        )
+
+    def update_fn(updates, state, params=None):
+        leaves, treedef = jax.tree.flatten(updates)
+        if params is None:
+            if use_wd:
+                raise ValueError(_NO_PARAMS)
+            p_leaves = [None] * len(leaves)
+        else:
+            p_leaves = treedef.flatten_up_to(params)
+        lr_t = resolve(lr, state.count)
+        new_updates, new_sq, new_acc = [], [], []
+        for g, p, sq, acc in zip(
+            leaves,
+            p_leaves,
+            treedef.flatten_up_to(state.square_avg),
+            treedef.flatten_up_to(state.acc_delta),
+            strict=True,
+        ):
+            dtype = sq.dtype
+            cd = jnp.promote_types(dtype, jnp.float32)
+            lr_c, rho_c, eps_c, wd = (_as(x, cd) for x in (lr_t, rho, eps, weight_decay))
+            r = (lambda x: x) if cd == dtype else (lambda x, dtype=dtype, cd=cd: x.astype(dtype).astype(cd))
+            g = g.astype(cd)
+            if maximize:
+                g = -g
+            if use_wd:
+                g = r(g + wd * p.astype(cd))
+            sq = r(r(sq.astype(cd) * rho_c) + (1 - rho_c) * g * g)
+            std = r(jnp.sqrt(r(sq + eps_c)))
+            acc = acc.astype(cd)
+            delta = r(jnp.sqrt(r(acc + eps_c)))
+            delta = r(r(delta / std) * g)
+            acc = r(r(acc * rho_c) + (1 - rho_c) * delta * delta)
+            step = -lr_c * delta
+            new_sq.append(sq.astype(dtype))
+            new_acc.append(acc.astype(dtype))
+            if p is None or cd == p.dtype:
+                new_updates.append(step.astype(dtype))
+            else:
+                new_updates.append((p.astype(cd) + step).astype(p.dtype) - p)
+        return treedef.unflatten(new_updates), AdadeltaState(
+            count=increment(state.count),
+            square_avg=treedef.unflatten(new_sq),
+            acc_delta=treedef.unflatten(new_acc),
+        )
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,151 @@
+"""Adagrad with ``torch.optim.Adagrad``'s numerics."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxopt_losses.optim._base import (
+    Array,
+    ScalarOrSchedule,
+    check,
+    check_lr,
+    full_like_tree,
+    increment,
+    init_count,
+    is_zero,
+    resolve,
+)
+
+_NO_PARAMS = "adagrad with weight_decay needs the parameters: call update(grads, state, params)."
+
+
+def _as(x: Any, dtype: Any) -> Any:
+    """A hyperparameter in the computation dtype: Python numbers stay weakly typed, arrays are cast."""
+    return x if isinstance(x, numbers.Real) else jnp.asarray(x).astype(dtype)
+
+
+class AdagradState(NamedTuple):
+    """State of :func:`adagrad`: the step count and torch's ``state['sum']`` per parameter."""
+
+    count: Array
+    sum: Any
+
+
+def adagrad(
+    lr: ScalarOrSchedule = 1e-2,
+    lr_decay: float = 0,
+    weight_decay: float = 0,
+    initial_accumulator_value: float = 0,
+    eps: float = 1e-10,
+    foreach: bool | None = None,
+    *,
+    maximize: bool = False,
+    differentiable: bool = False,
+    fused: bool | None = None,
+) -> optax.GradientTransformation:
+    r"""Adagrad, numerically equal to ``torch.optim.Adagrad`` (its single-tensor CPU path).
+
+    Update rule at step :math:`t = 1, 2, \ldots` (:math:`g_t` negated first when ``maximize``):
+
+    .. math::
+        \begin{aligned}
+        g_t &\leftarrow g_t + \lambda \theta_{t-1} \quad (\text{if } \lambda \ne 0) \\
+        \tilde\gamma &\leftarrow \gamma / (1 + (t - 1)\,\eta) \\
+        \mathrm{sum}_t &\leftarrow \mathrm{sum}_{t-1} + g_t^2, \qquad \mathrm{sum}_0 = \tau \\
+        \theta_t &\leftarrow \theta_{t-1} - \tilde\gamma\, g_t / (\sqrt{\mathrm{sum}_t} + \epsilon)
+        \end{aligned}
+
+    Args:
+        lr: learning rate :math:`\gamma`, a number, a scalar array or a schedule ``count -> lr``
+            (default: 1e-2).
+        lr_decay: learning rate decay :math:`\eta` (default: 0).
+        weight_decay: L2 penalty :math:`\lambda` added to the gradient (default: 0).
+        initial_accumulator_value: initial value :math:`\tau` of the sum of squared gradients (default: 0).
+        eps: added to :math:`\sqrt{\mathrm{sum}_t}` (outside the square root, as torch does) (default: 1e-10).
+        foreach, differentiable, fused: torch implementation switches; accepted and ignored (torch's
+            ``RuntimeError`` for ``fused`` with ``differentiable`` or ``foreach`` is kept).
+        maximize: maximize the objective instead of minimizing it (default: False).
+
+    Returns:
+        An :class:`optax.GradientTransformation` whose state is :class:`AdagradState`.
+
+    Parity with torch.optim.Adagrad: same order of floating point operations as
+    ``torch.optim.adagrad._single_tensor_adagrad`` (``std = sum.sqrt().add_(eps)``), the state and the update
+    in each parameter's dtype (bf16/f16 computed in float32 and rounded after every torch op, as torch's CPU
+    kernels do). Arguments are validated like torch (``ValueError`` with torch's message) when their values
+    are concrete; tracers (``jax.jit``/``optax.inject_hyperparams``) are not checked. Sparse and complex
+    gradients are not supported.
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from jaxopt_losses.optim import adagrad
+        >>> tx = adagrad(lr=0.1, lr_decay=1e-3)
+        >>> params = {"w": jnp.ones(3)}
+        >>> state = tx.init(params)
+        >>> updates, state = tx.update({"w": jnp.full(3, 0.5)}, state, params)
+        >>> params = optax.apply_updates(params, updates)
+    """
+    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    check_lr(lr)
+    check(lambda v: v >= 0.0, lr_decay, f"Invalid lr_decay value: {lr_decay}")
+    check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
+    check(
+        lambda v: v >= 0.0,
+        initial_accumulator_value,
+        f"Invalid initial_accumulator_value value: {initial_accumulator_value}",
+    )
+    check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
+    if fused:
+        if differentiable:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    use_wd = not is_zero(weight_decay)
+
+    def init_fn(params):
+        return AdagradState(count=init_count(), sum=full_like_tree(params, initial_accumulator_value))
+
+    def update_fn(updates, state, params=None):
+        leaves, treedef = jax.tree.flatten(updates)
+        if params is None:
+            if use_wd:
+                raise ValueError(_NO_PARAMS)
+            p_leaves = [None] * len(leaves)
+        else:
+            p_leaves = treedef.flatten_up_to(params)
+        sums = treedef.flatten_up_to(state.sum)
+        # torch: clr = lr / (1 + (step - 1) * lr_decay), with step - 1 == the steps already taken.
+        lr_t = resolve(lr, state.count)
+
+        new_updates, new_sums = [], []
+        for g, p, s in zip(leaves, p_leaves, sums, strict=True):
+            dtype = s.dtype
+            cd = jnp.promote_types(dtype, jnp.float32)
+            lr_c, lr_decay_c, wd, eps_c = (_as(x, cd) for x in (lr_t, lr_decay, weight_decay, eps))
+            r = (lambda x: x) if cd == dtype else (lambda x, dtype=dtype, cd=cd: x.astype(dtype).astype(cd))
+            g = g.astype(cd)
+            if maximize:
+                g = -g
+            if use_wd:
+                g = r(g + wd * p.astype(cd))
+            clr = lr_c / (1 + state.count.astype(cd) * lr_decay_c)
+            s = r(s.astype(cd) + g * g)
+            std = r(r(jnp.sqrt(s)) + eps_c)
+            delta = -clr * g / std
+            new_sums.append(s.astype(dtype))
+            if p is None or cd == p.dtype:
+                new_updates.append(delta.astype(dtype))
+            else:
+                new_updates.append((p.astype(cd) + delta).astype(p.dtype) - p)
+        return treedef.unflatten(new_updates), AdagradState(
+            count=increment(state.count), sum=treedef.unflatten(new_sums)
+        )
+
+    return optax.GradientTransformation(init_fn, update_fn)

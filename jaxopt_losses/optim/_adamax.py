@@ -1,0 +1,171 @@
+"""Adamax with ``torch.optim.Adamax``'s numerics."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxopt_losses.optim._base import (
+    Array,
+    ScalarOrSchedule,
+    check,
+    check_lr,
+    increment,
+    init_count,
+    is_zero,
+    resolve,
+    zeros_like_tree,
+)
+
+_NO_PARAMS = "adamax with weight_decay needs the parameters: call update(grads, state, params)."
+
+
+def _as(x: Any, dtype: Any) -> Any:
+    """A hyperparameter in the computation dtype: Python numbers stay weakly typed, arrays are cast."""
+    return x if isinstance(x, numbers.Real) else jnp.asarray(x).astype(dtype)
+
+
+def _one_minus_pow(base: Any, t: Array) -> Array:
+    """``1 - base ** t``; for a Python ``base`` in (0, 1) as ``-expm1(t * log(base))`` with the log taken in
+    double precision, which keeps a float32 result within an ulp or two of torch's double computation."""
+    if isinstance(base, numbers.Real) and 0.0 < float(base) < 1.0:
+        return -jnp.expm1(t * math.log(base))
+    return 1 - jnp.power(base, t)
+
+
+def _lerp(start: Array, end: Array, weight: Any) -> Array:
+    """torch CPU lerp: ``start + w (end - start)`` if ``|w| < 0.5``, else ``end - (end - start)(1 - w)``."""
+    small = lambda: start + weight * (end - start)
+    large = lambda: end - (end - start) * (1 - weight)
+    if isinstance(weight, numbers.Real):
+        return small() if abs(weight) < 0.5 else large()
+    return jnp.where(jnp.abs(weight) < 0.5, small(), large())
+
+
+class AdamaxState(NamedTuple):
+    """State of :func:`adamax`: the step count, torch's ``exp_avg`` and ``exp_inf`` per parameter."""
+
+    count: Array
+    exp_avg: Any
+    exp_inf: Any
+
+
+def adamax(
+    lr: ScalarOrSchedule = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    foreach: bool | None = None,
+    *,
+    maximize: bool = False,
+    differentiable: bool = False,
+    capturable: bool = False,
+) -> optax.GradientTransformation:
+    r"""Adamax (Adam with the infinity norm), numerically equal to ``torch.optim.Adamax``.
+
+    Update rule at step :math:`t` (:math:`g_t` negated first when ``maximize``):
+
+    .. math::
+        \begin{aligned}
+        g_t &\leftarrow g_t + \lambda \theta_{t-1} \quad (\text{if } \lambda \ne 0) \\
+        m_t &\leftarrow \mathrm{lerp}(m_{t-1}, g_t, 1 - \beta_1) \\
+        u_t &\leftarrow \max(\beta_2 u_{t-1},\ |g_t| + \epsilon) \\
+        \theta_t &\leftarrow \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t} \frac{m_t}{u_t}
+        \end{aligned}
+
+    with :math:`m` = ``exp_avg`` and :math:`u` = ``exp_inf``, both starting at zero. Note that, as in torch,
+    :math:`\epsilon` is added to :math:`|g_t|` inside the max, not to the denominator.
+
+    Args:
+        lr: learning rate :math:`\gamma`, a number, a scalar array or a schedule ``count -> lr``
+            (default: 2e-3).
+        betas: coefficients :math:`(\beta_1, \beta_2)` for the running average of the gradient and the
+            exponentially weighted infinity norm (default: (0.9, 0.999)).
+        eps: term added to :math:`|g_t|` to improve numerical stability (default: 1e-8).
+        weight_decay: L2 penalty :math:`\lambda` added to the gradient (default: 0).
+        foreach, differentiable, capturable: torch implementation switches; accepted and ignored.
+        maximize: maximize the objective instead of minimizing it (default: False).
+
+    Returns:
+        An :class:`optax.GradientTransformation` whose state is :class:`AdamaxState`.
+
+    Parity with torch.optim.Adamax: same order of floating point operations as
+    ``torch.optim.adamax._single_tensor_adamax`` (``exp_avg.lerp_``, then
+    ``maximum(exp_inf * beta2, |g| + eps)``, then ``addcdiv_`` with ``-lr / (1 - beta1**t)``), state and
+    update in each parameter's dtype (bf16/f16 computed in float32 and rounded after every torch op). torch
+    computes ``1 - beta1**t`` in double; here it is ``-expm1(t * log(beta1))`` in the parameter's precision
+    with the log in double, within an ulp or two of torch. Arguments are validated like torch when concrete.
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from jaxopt_losses.optim import adamax
+        >>> tx = adamax(lr=1e-2)
+        >>> params = {"w": jnp.ones(3)}
+        >>> state = tx.init(params)
+        >>> updates, state = tx.update({"w": jnp.full(3, 0.5)}, state, params)
+        >>> params = optax.apply_updates(params, updates)
+    """
+    del foreach, differentiable, capturable
+    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    beta1, beta2 = betas
+    check_lr(lr)
+    check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
+    check(lambda v: 0.0 <= v < 1.0, beta1, f"Invalid beta parameter at index 0: {beta1}")
+    check(lambda v: 0.0 <= v < 1.0, beta2, f"Invalid beta parameter at index 1: {beta2}")
+    check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
+    use_wd = not is_zero(weight_decay)
+
+    def init_fn(params):
+        return AdamaxState(
+            count=init_count(), exp_avg=zeros_like_tree(params), exp_inf=zeros_like_tree(params)
+        )
+
+    def update_fn(updates, state, params=None):
+        leaves, treedef = jax.tree.flatten(updates)
+        if params is None:
+            if use_wd:
+                raise ValueError(_NO_PARAMS)
+            p_leaves = [None] * len(leaves)
+        else:
+            p_leaves = treedef.flatten_up_to(params)
+        lr_t = resolve(lr, state.count)
+        new_updates, new_m, new_u = [], [], []
+        for g, p, m, u in zip(
+            leaves,
+            p_leaves,
+            treedef.flatten_up_to(state.exp_avg),
+            treedef.flatten_up_to(state.exp_inf),
+            strict=True,
+        ):
+            dtype = m.dtype
+            cd = jnp.promote_types(dtype, jnp.float32)
+            lr_c, b1, b2, eps_c, wd = (_as(x, cd) for x in (lr_t, beta1, beta2, eps, weight_decay))
+            r = (lambda x: x) if cd == dtype else (lambda x, dtype=dtype, cd=cd: x.astype(dtype).astype(cd))
+            g = g.astype(cd)
+            if maximize:
+                g = -g
+            if use_wd:
+                g = r(g + wd * p.astype(cd))
+            m = r(_lerp(m.astype(cd), g, 1 - b1))
+            u = jnp.maximum(r(u.astype(cd) * b2), r(jnp.abs(g) + eps_c))
+            t = (state.count + 1).astype(cd)
+            clr = lr_c / _one_minus_pow(b1, t)
+            step = -clr * m / u
+            new_m.append(m.astype(dtype))
+            new_u.append(u.astype(dtype))
+            if p is None or cd == p.dtype:
+                new_updates.append(step.astype(dtype))
+            else:
+                new_updates.append((p.astype(cd) + step).astype(p.dtype) - p)
+        return treedef.unflatten(new_updates), AdamaxState(
+            count=increment(state.count), exp_avg=treedef.unflatten(new_m), exp_inf=treedef.unflatten(new_u)
+        )
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,4 +1,4 @@
-"""A PyTorch-shaped mirror of the library: ``import jaxopt_losses.compat as torch`` and keep your training code.
+"""A PyTorch-shaped mirror: ``import jaxopt_losses.compat as torch`` and keep your training code.
 
 Everything here is a thin stateful shell over the functional core (:mod:`jaxopt_losses.optim`,
 :mod:`jaxopt_losses.losses`, :mod:`jaxopt_losses.schedules`, :mod:`jaxopt_losses.clip`); no math is

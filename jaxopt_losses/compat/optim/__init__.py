@@ -1,4 +1,4 @@
-"""``torch.optim`` mirrored: every torch optimizer class as a thin stateful shell over :mod:`jaxopt_losses.optim`.
+"""``torch.optim`` mirrored: each torch optimizer class as a thin stateful shell over :mod:`jaxopt_losses.optim`.
 
 Usage (``import jaxopt_losses.compat as torch``)::
 
@@ -11,8 +11,9 @@ messages; ``param_groups``, ``add_param_group``, ``state_dict`` / ``load_state_d
 torch's own) and ``step(closure)`` behave as in torch. See :class:`Optimizer` for the conventions.
 """
 
-from jaxopt_losses.compat.optim import lr_scheduler
-from jaxopt_losses.compat.optim._optimizer import Optimizer, make_optimizer_class
+from jaxopt_losses.compat.optim import lr_scheduler as lr_scheduler
+from jaxopt_losses.compat.optim._optimizer import Optimizer as Optimizer
+from jaxopt_losses.compat.optim._optimizer import make_optimizer_class
 
 _SWITCHES = {"foreach": None, "differentiable": False, "fused": None}
 

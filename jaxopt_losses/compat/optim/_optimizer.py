@@ -458,7 +458,8 @@ class Optimizer:
             raise ValueError("loaded state dict has a different number of parameter groups")
         if any(len(sg["params"]) != len(b) for sg, b in zip(saved_groups, self._bindings, strict=True)):
             raise ValueError(
-                "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
+                "loaded state dict contains a parameter group "
+                "that doesn't match the size of optimizer's group"
             )
         new_groups, new_states, new_statics = [], [], []
         for gi, (sg, b) in enumerate(zip(saved_groups, self._bindings, strict=True)):

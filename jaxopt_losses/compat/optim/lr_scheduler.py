@@ -1,0 +1,786 @@
+"""``torch.optim.lr_scheduler`` mirrored over the pure schedules of :mod:`jaxopt_losses.schedules`.
+
+Each scheduler is constructed and stepped as in torch and writes the new learning rate into the compat
+optimizer's ``param_groups`` (momentum / ``betas[0]`` too for :class:`CyclicLR` and :class:`OneCycleLR`);
+the optimizer reads it on its next ``step`` without recompiling.
+
+Values: when a scheduler is the only thing changing a group's ``lr`` (the usual case) it writes the closed
+form ``schedule(last_epoch)`` of the matching function of :mod:`jaxopt_losses.schedules` (float32 unless x64
+is enabled: within float32 round-off of torch's double-precision recursion). When something else changed
+the ``lr`` since its last step (:class:`ChainedScheduler`, two schedulers on one optimizer, a manual edit),
+the chainable schedulers apply torch's recursive rule instead, ``lr * s(t) / s(t-1)`` (about ``eta_min``
+for :class:`CosineAnnealingLR`), so they compose as in torch. :class:`LambdaLR` / :class:`MultiplicativeLR`
+call your ``lr_lambda`` with the Python int epoch, as torch does.
+
+Example (``import jaxopt_losses.compat as torch``)::
+
+    opt = torch.optim.SGD(model, lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=30, gamma=0.1)
+    for epoch in range(100):
+        opt.step(grads)
+        sched.step()
+"""
+
+from __future__ import annotations
+
+import warnings
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from jaxopt_losses.compat.optim._optimizer import Optimizer
+
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being "
+    "deprecated where possible. Please use `scheduler.step()` to step the "
+    "scheduler. During the deprecation, if epoch is different from None, the "
+    "closed form is used instead of the new chainable form, where available. "
+    "Please open an issue if you are unable to replicate your use case: "
+    "https://github.com/pytorch/pytorch/issues/new/choose."
+)
+
+_UNSAVED = ("optimizer", "_schedules", "_momentum_schedules")
+
+
+def _schedules():
+    from jaxopt_losses import schedules
+
+    return schedules
+
+
+def _format_param(name: str, optimizer: Optimizer, param: Any) -> list[Any]:
+    """torch's ``_format_param``: one value per param group."""
+    if isinstance(param, list | tuple):
+        if len(param) != len(optimizer.param_groups):
+            raise ValueError(
+                f"{name} must have the same length as optimizer.param_groups. "
+                f"{name} has {len(param)} values, param_groups has {len(optimizer.param_groups)}."
+            )
+        return list(param)
+    return [param] * len(optimizer.param_groups)
+
+
+def _writers(optimizer: Optimizer) -> dict[int, Any]:
+    """Which scheduler last wrote each group's lr (to tell the sole owner of an lr from a chain)."""
+    if not hasattr(optimizer, "_lr_writers"):
+        optimizer._lr_writers = {}
+    return optimizer._lr_writers
+
+
+class LRScheduler:
+    """Base class (torch's ``LRScheduler``): subclasses give ``_build(i, base_lr) -> schedule``.
+
+    ``_mode`` is ``"mul"`` (chainable: ``lr * s(t) / s(t-1)`` when another scheduler shares the lr) or
+    ``"set"`` (always overwrites the learning rate, like torch's LambdaLR / CyclicLR / OneCycleLR).
+    """
+
+    _mode = "mul"
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(
+                        f"param 'initial_lr' is not specified in param_groups[{i}] when resuming scheduler "
+                        "with last_epoch >= 0."
+                    )
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._written: list[float | None] = [None] * len(self.base_lrs)
+        self._rebuild()
+        self._initial_step()
+
+    def _rebuild(self) -> None:
+        self._schedules = [self._build(i, float(b)) for i, b in enumerate(self.base_lrs)]
+
+    def _build(self, i: int, base_lr: float) -> Callable[[int], Any]:
+        raise NotImplementedError
+
+    def _initial_step(self) -> None:
+        self._step_count = 0
+        self.step()
+
+    def _closed(self, i: int, t: int) -> float:
+        return float(self._schedules[i](t))
+
+    def _chained(self, i: int, t: int, lr: float) -> float:
+        base = float(self.base_lrs[i])
+        prev = self._closed(i, t - 1) if t > 0 else base
+        now = self._closed(i, t)
+        if now == prev:
+            return lr
+        return lr * now / prev
+
+    def _values(self, closed_form: bool) -> list[float]:
+        t = self.last_epoch
+        out = []
+        writers = _writers(self.optimizer)
+        for i, group in enumerate(self.optimizer.param_groups):
+            lr = group["lr"]
+            fresh = self._written[i] is None and writers.get(i) is None and lr == self.base_lrs[i]
+            mine = writers.get(i) is self and lr == self._written[i]
+            if closed_form or self._mode == "set" or fresh or mine:
+                out.append(self._closed(i, t))
+            else:
+                out.append(self._chained(i, t, lr))
+        return out
+
+    def get_lr(self) -> list[float]:
+        """The learning rates for the current ``last_epoch`` (use :meth:`get_last_lr` to read them)."""
+        return self._values(closed_form=False)
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates written by the last ``step``, one per param group."""
+        return self._last_lr
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one epoch (or, deprecated, jump to ``epoch`` using the closed form) and write the lrs."""
+        self._step_count += 1
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        if epoch is None:
+            self.last_epoch += 1
+            values = self._values(closed_form=False)
+        else:
+            self.last_epoch = epoch
+            values = self._values(closed_form=True)
+        for group, lr in zip(self.optimizer.param_groups, values, strict=True):
+            group["lr"] = lr
+        self._written = list(values)
+        _writers(self.optimizer).update(dict.fromkeys(range(len(values)), self))
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute except the optimizer (and the compiled schedules), as torch's."""
+        return {k: v for k, v in self.__dict__.items() if k not in _UNSAVED}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.__dict__.update(state_dict)
+        self._written = list(state_dict.get("_last_lr", self._written))
+        self._rebuild()
+
+
+_LRScheduler = LRScheduler
+
+
+class StepLR(LRScheduler):
+    """``torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma=0.1, last_epoch=-1)`` over
+    :func:`jaxopt_losses.schedules.step_lr`: decays the lr by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        self.step_size = step_size
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        return _schedules().step_lr(self.step_size, self.gamma, base_lr=base_lr)
+
+
+class MultiStepLR(LRScheduler):
+    """``MultiStepLR(optimizer, milestones, gamma=0.1, last_epoch=-1)`` over ``schedules.multi_step_lr``."""
+
+    def __init__(
+        self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1, last_epoch: int = -1
+    ):
+        self.milestones = sorted(milestones)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        return _schedules().multi_step_lr(self.milestones, self.gamma, base_lr=base_lr)
+
+
+class ConstantLR(LRScheduler):
+    """``ConstantLR(optimizer, factor=1/3, total_iters=5, last_epoch=-1)`` over ``schedules.constant_lr``."""
+
+    def __init__(
+        self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
+    ):
+        if factor > 1.0 or factor < 0:
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        return _schedules().constant_lr(self.factor, self.total_iters, base_lr=base_lr)
+
+
+class LinearLR(LRScheduler):
+    """``LinearLR(optimizer, start_factor=1/3, end_factor=1.0, total_iters=5, last_epoch=-1)`` over
+    ``schedules.linear_lr``."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ):
+        if start_factor > 1.0 or start_factor <= 0:
+            raise ValueError(
+                "Starting multiplicative factor expected to be greater than 0 and less or equal to 1."
+            )
+        if end_factor > 1.0 or end_factor < 0:
+            raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        return _schedules().linear_lr(self.start_factor, self.end_factor, self.total_iters, base_lr=base_lr)
+
+
+class ExponentialLR(LRScheduler):
+    """``ExponentialLR(optimizer, gamma, last_epoch=-1)`` over ``schedules.exponential_lr``."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        return _schedules().exponential_lr(self.gamma, base_lr=base_lr)
+
+
+class PolynomialLR(LRScheduler):
+    """``PolynomialLR(optimizer, total_iters=5, power=1.0, last_epoch=-1)`` over
+    ``schedules.polynomial_lr``."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        return _schedules().polynomial_lr(self.total_iters, self.power, base_lr=base_lr)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """``CosineAnnealingLR(optimizer, T_max, eta_min=0.0, last_epoch=-1)`` over
+    ``schedules.cosine_annealing_lr``."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        return _schedules().cosine_annealing_lr(self.T_max, self.eta_min, base_lr=base_lr)
+
+    def _chained(self, i: int, t: int, lr: float) -> float:
+        """torch's recursion: at the bottom of a cycle add the closed-form increment, elsewhere scale
+        ``lr - eta_min`` by the ratio of the unit cosine factors (``(1 + cos(pi t / T)) / 2``)."""
+        if t == 0:
+            return lr
+        if (t - 1 - self.T_max) % (2 * self.T_max) == 0:
+            return lr + (self._closed(i, t) - self._closed(i, t - 1))
+        unit = _schedules().cosine_annealing_lr(self.T_max, 0.0, base_lr=1.0)
+        return self.eta_min + (lr - self.eta_min) * float(unit(t)) / float(unit(t - 1))
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """``CosineAnnealingWarmRestarts(optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1)`` over
+    ``schedules.cosine_annealing_warm_restarts`` (integer epochs; ``step(epoch)`` accepts an int)."""
+
+    _mode = "set"
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_0: int,  # noqa: N803
+        T_mult: int = 1,  # noqa: N803
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
+    ):
+        if T_0 <= 0 or not isinstance(T_0, int):
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if T_mult < 1 or not isinstance(T_mult, int):
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, float | int):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)}")
+        self.T_0 = T_0
+        self.T_i = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        return _schedules().cosine_annealing_warm_restarts(
+            self.T_0, self.T_mult, self.eta_min, base_lr=base_lr
+        )
+
+
+class LambdaLR(LRScheduler):
+    """``LambdaLR(optimizer, lr_lambda, last_epoch=-1)``: ``lr = initial_lr * lr_lambda(epoch)`` (the lambda,
+    one per group or shared, is called with the Python int epoch as in torch)."""
+
+    _mode = "set"
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable | list[Callable], last_epoch: int = -1):
+        if not isinstance(lr_lambda, list | tuple):
+            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        else:
+            if len(lr_lambda) != len(optimizer.param_groups):
+                raise ValueError(
+                    f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
+                )
+            self.lr_lambdas = list(lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        fn = self.lr_lambdas[i]
+        return lambda t: base_lr * fn(t)
+
+
+class MultiplicativeLR(LRScheduler):
+    """``MultiplicativeLR(optimizer, lr_lambda, last_epoch=-1)``: ``lr *= lr_lambda(epoch)`` for epoch > 0
+    (torch's recursion; the lambda is called with the Python int epoch)."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable | list[Callable], last_epoch: int = -1):
+        if not isinstance(lr_lambda, list | tuple):
+            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        else:
+            if len(lr_lambda) != len(optimizer.param_groups):
+                raise ValueError(
+                    f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
+                )
+            self.lr_lambdas = list(lr_lambda)
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+        super().__init__(optimizer, last_epoch)
+
+    def _build(self, i, base_lr):
+        return None
+
+    def _values(self, closed_form: bool) -> list[float]:
+        t = self.last_epoch
+        return [
+            g["lr"] * self.lr_lambdas[i](t) if t > 0 else g["lr"]
+            for i, g in enumerate(self.optimizer.param_groups)
+        ]
+
+
+class _CyclicBase(LRScheduler):
+    """Shared momentum handling of CyclicLR / OneCycleLR (torch writes ``momentum`` or ``betas[0]``)."""
+
+    _mode = "set"
+
+    def _init_momentum(self, optimizer: Optimizer, cycle_momentum: bool) -> None:
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+                )
+            self.use_beta1 = "betas" in optimizer.defaults
+        else:
+            self.use_beta1 = False
+
+    def _write_momentum(self, group: dict[str, Any], m: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (m, *group["betas"][1:])
+        else:
+            group["momentum"] = m
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        super()._update_lr(epoch)
+        if self.cycle_momentum:
+            for i, group in enumerate(self.optimizer.param_groups):
+                self._write_momentum(group, float(self._momentum_schedules[i](self.last_epoch)))
+
+
+class CyclicLR(_CyclicBase):
+    """``CyclicLR(optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode='triangular',
+    gamma=1.0, scale_fn=None, scale_mode='cycle', cycle_momentum=True, base_momentum=0.8,
+    max_momentum=0.9, last_epoch=-1)`` over ``schedules.cyclic_lr`` / ``schedules.cyclic_momentum``."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
+        last_epoch: int = -1,
+    ):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        base_lrs = _format_param("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
+                group["lr"] = lr
+        self.max_lrs = _format_param("max_lr", optimizer, max_lr)
+        if mode not in ["triangular", "triangular2", "exp_range"] and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.step_size_up, self.step_size_down = step_size_up, step_size_down
+        self.mode, self.gamma, self.scale_fn, self.scale_mode = mode, gamma, scale_fn, scale_mode
+        self._init_momentum(optimizer, cycle_momentum)
+        if cycle_momentum:
+            self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for m, group in zip(self.base_momentums, optimizer.param_groups, strict=True):
+                    self._write_momentum(group, m)
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _kw(self):
+        return dict(
+            step_size_up=self.step_size_up,
+            step_size_down=self.step_size_down,
+            mode=self.mode,
+            gamma=self.gamma,
+            scale_fn=self.scale_fn,
+            scale_mode=self.scale_mode,
+        )
+
+    def _rebuild(self) -> None:
+        s = _schedules()
+        groups = self.optimizer.param_groups
+        self._schedules = [
+            s.cyclic_lr(float(g["initial_lr"]), self.max_lrs[i], **self._kw()) for i, g in enumerate(groups)
+        ]
+        if self.cycle_momentum:
+            self._momentum_schedules = [
+                s.cyclic_momentum(
+                    base_momentum=self.base_momentums[i], max_momentum=self.max_momentums[i], **self._kw()
+                )
+                for i in range(len(groups))
+            ]
+
+
+class OneCycleLR(_CyclicBase):
+    """``OneCycleLR(optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+    anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
+    final_div_factor=1e4, three_phase=False, last_epoch=-1)`` over ``schedules.one_cycle_lr`` /
+    ``schedules.one_cycle_momentum``. Stepping past ``total_steps`` raises torch's ValueError."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_lr: float | list[float],
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.85,
+        max_momentum: float | list[float] = 0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+        last_epoch: int = -1,
+    ):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self._kwargs = dict(
+            total_steps=total_steps,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            pct_start=pct_start,
+            anneal_strategy=anneal_strategy,
+            three_phase=three_phase,
+        )
+        self.div_factor, self.final_div_factor = div_factor, final_div_factor
+        max_lrs = _format_param("max_lr", optimizer, max_lr)
+        # validation (torch's messages) happens in the functional schedule
+        _schedules().one_cycle_lr(
+            max_lrs[0], div_factor=div_factor, final_div_factor=final_div_factor, **self._kwargs
+        )
+        self.total_steps = total_steps if total_steps is not None else epochs * steps_per_epoch
+        if last_epoch == -1:
+            for idx, group in enumerate(optimizer.param_groups):
+                group["initial_lr"] = max_lrs[idx] / div_factor
+                group["max_lr"] = max_lrs[idx]
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self._init_momentum(optimizer, cycle_momentum)
+        if cycle_momentum:
+            self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for m_max, m_base, group in zip(
+                    self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True
+                ):
+                    self._write_momentum(group, m_max)
+                    group["max_momentum"] = m_max
+                    group["base_momentum"] = m_base
+        super().__init__(optimizer, last_epoch)
+
+    def _closed(self, i: int, t: int) -> float:
+        if t > self.total_steps:
+            raise ValueError(
+                f"Tried to step {t} times. The specified number of total steps is {self.total_steps}"
+            )
+        return super()._closed(i, t)
+
+    def _rebuild(self) -> None:
+        s = _schedules()
+        groups = self.optimizer.param_groups
+        self._schedules = [
+            s.one_cycle_lr(
+                g["max_lr"],
+                div_factor=self.div_factor,
+                final_div_factor=self.final_div_factor,
+                **self._kwargs,
+            )
+            for g in groups
+        ]
+        if self.cycle_momentum:
+            self._momentum_schedules = [
+                s.one_cycle_momentum(
+                    base_momentum=self.base_momentums[i], max_momentum=self.max_momentums[i], **self._kwargs
+                )
+                for i in range(len(groups))
+            ]
+
+
+class SequentialLR(LRScheduler):
+    """``SequentialLR(optimizer, schedulers, milestones, last_epoch=-1)``: torch's control flow (each
+    scheduler restarts from its closed form at its milestone)."""
+
+    def __init__(
+        self, optimizer: Optimizer, schedulers: list[LRScheduler], milestones: list[int], last_epoch: int = -1
+    ):
+        name = type(self).__name__
+        if len(schedulers) < 1:
+            raise ValueError(f"{name} expects at least one scheduler, but got no scheduler.")
+        for idx, sch in enumerate(schedulers):
+            if not hasattr(sch, "optimizer"):
+                raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
+            if isinstance(sch, ReduceLROnPlateau):
+                raise ValueError(
+                    f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs "
+                    f"to be specified when calling `step`, but got one at index {idx} in the given "
+                    "schedulers sequence."
+                )
+            if optimizer is not sch.optimizer:
+                raise ValueError(
+                    f"{name} expects all schedulers to belong to the same optimizer, but got scheduler "
+                    f"{type(sch).__name__} at index {idx} has {sch.optimizer}, which is different from "
+                    f"{type(optimizer).__name__}."
+                )
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                "Sequential Schedulers expects number of schedulers provided to be one more than the number "
+                f"of milestone points, but got number of schedulers {len(schedulers)} and the number of "
+                f"milestones to be equal to {len(milestones)}"
+            )
+        self._schedulers = schedulers
+        self._milestones = milestones
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        for sch in schedulers:
+            sch.last_epoch -= 1
+            sch._written = [None] * len(sch._written)
+        idx = bisect_right(milestones, 0)
+        schedulers[idx]._initial_step()
+        self._last_lr = schedulers[idx].get_last_lr()
+
+    def step(self) -> None:  # type: ignore[override]
+        self.last_epoch += 1
+        idx = bisect_right(self._milestones, self.last_epoch)
+        sch = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            sch._update_lr(0)
+        else:
+            sch.step()
+        self._last_lr = sch.get_last_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = {k: v for k, v in self.__dict__.items() if k not in (*_UNSAVED, "_schedulers")}
+        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        subs = state_dict.pop("_schedulers")
+        self.__dict__.update(state_dict)
+        for s, sd in zip(self._schedulers, subs, strict=True):
+            s.load_state_dict(sd)
+
+
+class ChainedScheduler(LRScheduler):
+    """``ChainedScheduler(schedulers, optimizer=None)``: steps every scheduler in turn (they compose
+    through the chainable rule)."""
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None):
+        name = type(self).__name__
+        if len(schedulers) < 1:
+            raise ValueError(f"{name} expects at least one scheduler to be chained, but got no scheduler.")
+        optimizer = optimizer or schedulers[0].optimizer
+        for idx, sch in enumerate(schedulers):
+            if not hasattr(sch, "optimizer"):
+                raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
+            if isinstance(sch, ReduceLROnPlateau):
+                raise ValueError(
+                    f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs "
+                    f"to be specified when calling `step`, but got one at index {idx} in the given "
+                    "schedulers sequence."
+                )
+            if optimizer is not sch.optimizer:
+                raise ValueError(
+                    f"{name} expects all schedulers to belong to the same optimizer, but got scheduler "
+                    f"{type(sch).__name__} at index {idx} has {sch.optimizer}, which is different from "
+                    f"{type(optimizer).__name__}."
+                )
+        self._schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
+
+    def step(self) -> None:  # type: ignore[override]
+        for sch in self._schedulers:
+            sch.step()
+        self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
+
+    state_dict = SequentialLR.state_dict
+    load_state_dict = SequentialLR.load_state_dict
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """``ReduceLROnPlateau(optimizer, mode='min', factor=0.1, patience=10, threshold=1e-4,
+    threshold_mode='rel', cooldown=0, min_lr=0, eps=1e-8)`` over ``schedules.reduce_lr_on_plateau``;
+    ``step(metrics)`` once per epoch."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float | list[float] = 0,
+        eps: float = 1e-8,
+    ):
+        if factor >= 1.0:
+            raise ValueError("Factor should be < 1.0.")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        if isinstance(min_lr, list | tuple):
+            if len(min_lr) != len(optimizer.param_groups):
+                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}")
+            self.default_min_lr = None
+            self.min_lrs = list(min_lr)
+        else:
+            self.default_min_lr = min_lr
+            self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        self.mode, self.factor, self.patience, self.threshold = mode, factor, patience, threshold
+        self.threshold_mode, self.cooldown, self.eps = threshold_mode, cooldown, eps
+        self.last_epoch = 0
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+        self._rebuild()
+        self._pstates = [p.init() for p in self._schedules]
+
+    def _rebuild(self) -> None:
+        s = _schedules()
+        self._schedules = [
+            s.reduce_lr_on_plateau(
+                self.mode,
+                self.factor,
+                self.patience,
+                self.threshold,
+                self.threshold_mode,
+                self.cooldown,
+                self.min_lrs[i],
+                self.eps,
+                base_lr=float(g["lr"]),
+            )
+            for i, g in enumerate(self.optimizer.param_groups)
+        ]
+
+    @property
+    def best(self) -> float:
+        return float(self._pstates[0].best)
+
+    @property
+    def num_bad_epochs(self) -> int:
+        return int(self._pstates[0].num_bad_epochs)
+
+    @property
+    def cooldown_counter(self) -> int:
+        return int(self._pstates[0].cooldown_counter)
+
+    def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]
+        """One epoch with the monitored value ``metrics``; lowers the lr after ``patience`` bad epochs."""
+        current = float(metrics)
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
+        for i, group in enumerate(self.optimizer.param_groups):
+            plateau = self._schedules[i]
+            before = self._pstates[i]._replace(lr=self._pstates[i].lr * 0 + float(group["lr"]))
+            after = plateau.update(current, before)
+            self._pstates[i] = after
+            if float(plateau.lr(after)) != float(plateau.lr(before)):  # a reduction happened
+                group["lr"] = float(plateau.lr(after))
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = {k: v for k, v in self.__dict__.items() if k not in (*_UNSAVED, "_pstates")}
+        sd.update(best=self.best, num_bad_epochs=self.num_bad_epochs, cooldown_counter=self.cooldown_counter)
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        sd = dict(state_dict)
+        best = sd.pop("best", None)
+        bad = sd.pop("num_bad_epochs", 0)
+        cool = sd.pop("cooldown_counter", 0)
+        for k in ("mode_worse", "_init_is_better"):
+            sd.pop(k, None)
+        self.__dict__.update(sd)
+        self._rebuild()
+        self._pstates = [
+            p.init()._replace(
+                best=p.init().best * 0 + (best if best is not None else p.init().best),
+                num_bad_epochs=p.init().num_bad_epochs * 0 + int(bad),
+                cooldown_counter=p.init().cooldown_counter * 0 + int(cool),
+            )
+            for p in self._schedules
+        ]
+
+
+__all__ = [
+    "LRScheduler",
+    "StepLR",
+    "MultiStepLR",
+    "ConstantLR",
+    "LinearLR",
+    "ExponentialLR",
+    "PolynomialLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "LambdaLR",
+    "MultiplicativeLR",
+    "CyclicLR",
+    "OneCycleLR",
+    "SequentialLR",
+    "ChainedScheduler",
+    "ReduceLROnPlateau",
+]

@@ -17,7 +17,9 @@ import pytest
 import torch
 from torch.optim import lr_scheduler as L
 
+from jaxopt_losses import optim
 from jaxopt_losses import schedules as S
+from tests.torch_ref import assert_trajectories_close, grad_stream, init_params, run_jax, run_torch
 
 RTOL = 1e-5
 BASE = 0.1
@@ -530,3 +532,28 @@ def test_cosine_closed_form_is_accurate_near_the_minimum():
         np.float32(BASE) * (1 + np.cos(np.float32(math.pi) * np.float32(t_max - 1) / np.float32(t_max))) / 2
     )
     assert abs(naive / ref[t_max - 1] - 1) > 1e-5  # the test can tell the two apart
+
+
+# ------------------------------------------------------------- driving our optimizers (lr and momentum)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+@pytest.mark.parametrize("policy", ["cyclic", "one_cycle"])
+def test_schedules_drive_our_optimizers_like_torch_schedulers(policy, kind):
+    steps = 50
+    params0, grads = init_params(), grad_stream(steps=steps)
+    if policy == "cyclic":
+        kw = dict(step_size_up=7, step_size_down=5, mode="triangular2")
+        make = lambda o: L.CyclicLR(o, base_lr=0.01, max_lr=0.05, **kw)  # noqa: E731
+        lr, momentum = S.cyclic_lr(0.01, 0.05, **kw), S.cyclic_momentum(**kw)
+    else:
+        make = lambda o: L.OneCycleLR(o, max_lr=0.05, total_steps=steps, three_phase=True)  # noqa: E731
+        lr = S.one_cycle_lr(0.05, total_steps=steps, three_phase=True)
+        momentum = S.one_cycle_momentum(total_steps=steps, three_phase=True)
+    if kind == "sgd":
+        ref = run_torch(torch.optim.SGD, dict(lr=0.05, momentum=0.9), params0, grads, scheduler=make)
+        tx = optim.sgd(lr=lr, momentum=momentum)
+    else:
+        ref = run_torch(torch.optim.Adam, dict(lr=0.05), params0, grads, scheduler=make)
+        tx = optim.adam(lr=lr, betas=(momentum, 0.999))
+    assert_trajectories_close(run_jax(tx, params0, grads), ref)

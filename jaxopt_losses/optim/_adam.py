@@ -19,6 +19,7 @@ from jaxopt_losses.optim._base import (
     resolve,
 )
 from jaxopt_losses.optim._sgd import (
+    _add_alpha,
     _check_fused,
     _check_tensor_lr,
     _delta,
@@ -123,7 +124,7 @@ def _adam_core(
                 if decoupled_weight_decay:
                     p32 = rnd(p32 * (1 - lr_c * wd))
                 else:
-                    g = rnd(g + wd * p32)
+                    g = _add_alpha(g, p32, wd, p.dtype)
             m = _lerp(m.astype(c), g, 1 - b1, rnd)
             v = rnd(rnd(v.astype(c) * b2) + ((1 - b2) * g) * g)
 

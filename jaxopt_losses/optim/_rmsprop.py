@@ -18,6 +18,7 @@ from jaxopt_losses.optim._base import (
     resolve,
 )
 from jaxopt_losses.optim._sgd import (
+    _add_alpha,
     _check_tensor_lr,
     _delta,
     _is_number,
@@ -135,7 +136,7 @@ def rmsprop(
             if maximize:
                 g = -g
             if decay:
-                g = rnd(g + _scalar(weight_decay, c) * p32)
+                g = _add_alpha(g, p32, _scalar(weight_decay, c), p.dtype)
             sq = rnd(rnd(sq.astype(c) * a) + ((1 - a) * g) * g)
             if centered:
                 ga = _lerp(ga.astype(c), g, 1 - a, rnd)
@@ -148,7 +149,7 @@ def rmsprop(
             if has_buffer:
                 m = _scalar(mom_t, c)
                 buf = rnd(rnd(buf.astype(c) * m) + g / avg)
-                with_momentum = rnd(p32 + neg_lr * buf)
+                with_momentum = _add_alpha(p32, buf, neg_lr, p.dtype)
                 new_p = with_momentum if _is_number(m) else jnp.where(m > 0, with_momentum, plain)
                 buf = buf.astype(p.dtype)
             else:

@@ -91,8 +91,27 @@ def _check_fused(fused: Any, foreach: Any, differentiable: Any) -> None:
             raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
 
+def _add_alpha(a: Array, b: Array, alpha: Any, dtype: Any) -> Array:
+    """``a.add(b, alpha=alpha)`` for a tensor of ``dtype``, with ``a``, ``b`` in the opmath dtype.
+
+    torch's vectorized CPU kernel for half-precision tensors casts ``alpha`` to the tensor's dtype and
+    rounds ``a + alpha * b`` once; for float32/float64 ``alpha`` is cast to the tensor's dtype. (torch's
+    scalar fallback, used for tensors of fewer than one SIMD vector of elements, also rounds
+    ``alpha * b`` first, so tiny bfloat16 tensors may differ by one ulp.)
+    """
+    rnd = _rounder(dtype)
+    if _opmath_dtype(dtype) != jnp.dtype(dtype):
+        alpha = rnd(jnp.asarray(alpha, _opmath_dtype(dtype)))
+    return rnd(a + alpha * b)
+
+
 def _delta(new_param: Array, param: Array) -> Array:
-    """The update ``new_param - param`` in the parameter's dtype (``param + update == new_param``)."""
+    """The update ``new_param - param`` in the parameter's dtype.
+
+    ``param + update == new_param`` exactly whenever the subtraction is exact (Sterbenz: the step stays
+    within a factor 2 of the parameter); otherwise the update's own rounding can leave ``param + update``
+    one ulp of ``max(|param|, |update|)`` from torch's parameter (visible in bfloat16 only).
+    """
     return new_param.astype(param.dtype) - param
 
 
@@ -201,19 +220,19 @@ def sgd(
             if maximize:
                 g = -g
             if decay:
-                g = rnd(g + _scalar(weight_decay, c) * p32)
+                g = _add_alpha(g, p32, _scalar(weight_decay, c), p.dtype)
             new_buf = None
             if has_buffer:
                 m = _scalar(mom_t, c)
                 one_minus_d = 1 - _scalar(dampening, c)
-                b = rnd(rnd(buf.astype(c) * m) + one_minus_d * g)
+                b = _add_alpha(rnd(buf.astype(c) * m), g, one_minus_d, p.dtype)
                 b = jnp.where(first, g, b)
                 new_buf = b.astype(buf.dtype)
-                step_dir = rnd(g + m * b) if nesterov else b
+                step_dir = _add_alpha(g, b, m, p.dtype) if nesterov else b
                 if not _is_number(m):
                     step_dir = jnp.where(m != 0, step_dir, g)
                 g = step_dir
-            new_p = rnd(p32 + (-_scalar(lr_t, c)) * g)
+            new_p = _add_alpha(p32, g, -_scalar(lr_t, c), p.dtype)
             return _delta(new_p, p), new_buf
 
         if has_buffer:

@@ -205,7 +205,13 @@ def compare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     use_torch = not args.no_torch and os.environ.get(NO_TORCH_ENV, "") in ("", "0")
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "subparser"}
     settings["epochs"] = configs[0].epochs
-    outcome = session.run(configs, args.out or _default_out(), use_torch=use_torch, settings=settings)
+    from jaxopt_losses._compare.data import MissingDependency
+
+    try:
+        outcome = session.run(configs, args.out or _default_out(), use_torch=use_torch, settings=settings)
+    except MissingDependency as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 1
     if args.fail_above is not None and outcome.with_torch:
         worst = max(r.deviation.max_param_abs for r in outcome.records if r.deviation is not None)
         if not worst <= args.fail_above:

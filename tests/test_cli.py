@@ -285,6 +285,14 @@ def test_cli_import_is_light():
 # ------------------------------------------------------------------------------ without torch / rich / mpl
 
 
+def test_without_sklearn_says_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    assert cli.main(["compare", "--quick", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "scikit-learn, which is not installed: pip install 'jaxopt-losses[compare]'" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_no_torch_flag_runs_jax_alone(tmp_path):
     argv = ["compare", "--no-torch", "--datasets", "breast_cancer", "--optimizers", "adam", "--epochs", "2"]
     rc, text = run_cli(argv + ["--out", str(tmp_path)])

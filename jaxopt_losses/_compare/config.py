@@ -68,11 +68,13 @@ class FrameworkResult:
 
     @property
     def steps_per_second(self) -> float:
-        """Training throughput, leaving out the first epoch (warm-up) when there is more than one."""
+        """Training throughput from the median epoch time, leaving out the first epoch (warm-up) when there
+        is more than one (the median keeps a busy machine's hiccups out of the figure)."""
+        if not self.epoch_seconds:
+            return float("nan")
         times = self.epoch_seconds[1:] if len(self.epoch_seconds) > 1 else self.epoch_seconds
-        seconds = sum(times)
-        steps = self.steps * len(times) / max(len(self.epoch_seconds), 1)
-        return steps / seconds if seconds > 0 else float("nan")
+        seconds = float(np.median(times))
+        return self.steps / len(self.epoch_seconds) / seconds if seconds > 0 else float("nan")
 
 
 def metric(task: str, outputs: np.ndarray, y: np.ndarray) -> float:

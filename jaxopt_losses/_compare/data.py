@@ -14,6 +14,10 @@ import numpy as np
 from jaxopt_losses._compare.registry import DATASETS, TEST_FRACTION, DatasetSpec
 
 
+class MissingDependency(RuntimeError):
+    """An optional package the comparison cannot run without (scikit-learn for the datasets)."""
+
+
 @dataclass(frozen=True)
 class Data:
     spec: DatasetSpec
@@ -31,9 +35,10 @@ class Data:
 def _load_sklearn(loader: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         import sklearn.datasets
-    except ImportError as e:  # pragma: no cover - exercised only without scikit-learn
-        raise RuntimeError(
-            "the comparison's datasets ship with scikit-learn: pip install 'jaxopt-losses[compare]'"
+    except ImportError as e:
+        raise MissingDependency(
+            "the comparison's datasets ship with scikit-learn, which is not installed: "
+            "pip install 'jaxopt-losses[compare]'"
         ) from e
     return getattr(sklearn.datasets, loader)(return_X_y=True)
 

@@ -98,7 +98,7 @@ def best_per_dataset(records: list[RunRecord]) -> list[str]:
         runs = [r for r in records if r.config.dataset == dataset and math.isfinite(r.jax.test_metric[-1])]
         if not runs:
             continue
-        best = max(runs, key=lambda r: r.jax.test_metric[-1])
+        best = max(runs, key=lambda r: (r.jax.test_metric[-1], -r.jax.test_loss[-1]))
         task = best.config.task
         value = best.jax.test_metric[-1]
         shown = f"{100 * value:.1f}%" if METRIC_NAME[task] == "accuracy" else f"{value:.3f}"

@@ -138,11 +138,16 @@ def asgd(
             eta = state.eta.astype(cd)
             new_p = r(p_c * (1 - lambd_c * eta))
             new_p = r(new_p + -eta * g)
+            update = new_p.astype(dtype) - p
+            # Average the parameters exactly as optax.apply_updates will produce them, so that ax == params
+            # bit for bit before averaging starts (torch: ax.copy_(param)).
+            new_p = (p + update).astype(dtype).astype(cd)
+            ax_dtype = ax.dtype
             ax = ax.astype(cd)
             mu = state.mu.astype(cd)
             ax = jnp.where(state.mu == 1, new_p, r(ax + r(r(new_p - ax) * mu)))
-            new_ax.append(ax.astype(ax_leaves[len(new_ax)].dtype))
-            new_updates.append(new_p.astype(dtype) - p)
+            new_ax.append(ax.astype(ax_dtype))
+            new_updates.append(update)
 
         # torch: eta = lr / (1 + lambd * lr * step) ** alpha and mu = 1 / max(1, step - t0), in double, then
         # stored in float32 tensors.

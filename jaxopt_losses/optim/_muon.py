@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -46,13 +47,15 @@ def _bf16_mm(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.matmul(a, b, preferred_element_type=jnp.float32, precision=jax.lax.Precision.HIGHEST)
 
 
+@partial(jax.jit, static_argnames=("ns_coefficients", "ns_steps", "eps"))
 def zeropower_via_newtonschulz(
     grad: jax.Array, ns_coefficients: tuple[float, float, float], ns_steps: int, eps: float
 ) -> jax.Array:
     """torch's ``_zeropower_via_newtonschulz``: quintic Newton–Schulz orthogonalization in bfloat16.
 
     Each GEMM (``X X^T`` and the two ``addmm``) accumulates in float32 and rounds its result to bfloat16
-    once, as torch's bfloat16 ``addmm`` does. Returns a bfloat16 matrix of ``grad``'s shape.
+    once, as torch's bfloat16 ``addmm`` does. Returns a bfloat16 matrix of ``grad``'s shape. Always
+    compiled (also when the optimizer runs eagerly), so eager and jitted updates round identically.
     """
     a, b, c = ns_coefficients
     x = grad.astype(jnp.bfloat16)
@@ -154,27 +157,32 @@ def muon(
                 )
         return MuonState(count=init_count(), momentum_buffer=jax.tree.map(jnp.zeros_like, params))
 
+    # One compiled function per leaf update, also when called eagerly: XLA contracts ``a + w * b`` into
+    # fused multiply-adds (as torch's vectorized lerp does) only inside a compiled computation, and the
+    # bfloat16 cast makes such 1-ulp float32 differences visible, so eager and jitted runs must agree.
+    @jax.jit
+    def _leaf(g, p, buf, lr_t, momentum, weight_decay_v):
+        dtype = p.dtype
+        buf = _lerp(buf, g, jnp.asarray(1 - momentum, dtype))
+        upd = _lerp(g, buf, jnp.asarray(momentum, dtype)) if nesterov else buf
+        ortho = zeropower_via_newtonschulz(upd, tuple(ns_coefficients), ns_steps, eps)
+        adjusted = jnp.asarray(_adjust_lr(lr_t, adjust_lr_fn, p.shape), dtype)
+        delta = -adjusted * ortho.astype(dtype)
+        if is_zero(weight_decay):
+            out = delta
+        else:
+            out = (p * jnp.asarray(1 - lr_t * weight_decay_v, dtype) + delta) - p
+        return out.astype(dtype), buf
+
     def update_fn(grads, state, params=None):
         if params is None:
             raise ValueError("muon needs params: call update(grads, state, params)")
         lr_t = resolve(lr, state.count)
 
         def leaf(g, p, buf):
-            dtype = p.dtype
             if g.ndim != 2:
                 raise ValueError("Param gradient must be a 2D matrix")
-            one_minus_mu = 1 - momentum
-            w = jnp.asarray(one_minus_mu, dtype)
-            buf = _lerp(buf, g, w)
-            upd = _lerp(g, buf, jnp.asarray(momentum, dtype)) if nesterov else buf
-            ortho = zeropower_via_newtonschulz(upd, ns_coefficients, ns_steps, eps)
-            adjusted = jnp.asarray(_adjust_lr(lr_t, adjust_lr_fn, p.shape), dtype)
-            delta = -adjusted * ortho.astype(dtype)
-            if is_zero(weight_decay):
-                out = delta
-            else:
-                out = (p * jnp.asarray(1 - lr_t * weight_decay, dtype) + delta) - p
-            return out.astype(dtype), buf
+            return _leaf(g, p, buf, lr_t, momentum, weight_decay)
 
         out = jax.tree.map(leaf, grads, params, state.momentum_buffer)
         treedef = jax.tree.structure(grads)

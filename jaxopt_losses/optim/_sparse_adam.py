@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -13,9 +14,11 @@ from jax.experimental import sparse as jsparse
 from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
+    concrete_value,
     increment,
     init_count,
     resolve,
+    zeros_like_tree,
 )
 
 
@@ -36,6 +39,14 @@ class SparseAdamState(NamedTuple):
 
 def _is_leaf(x: Any) -> bool:
     return x is None or isinstance(x, jsparse.BCOO)
+
+
+def _log(beta: Any, dtype) -> jax.Array:
+    """log(beta), computed in float64 by Python for a concrete beta (-inf for beta == 0)."""
+    v = concrete_value(beta)
+    if v is not None:
+        return jnp.asarray(math.log(v) if v > 0 else -math.inf, dtype)
+    return jnp.log(jnp.asarray(beta, dtype))
 
 
 def _present(g: Any, like: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -114,8 +125,8 @@ def sparse_adam(
             )
         return SparseAdamState(
             count=init_count(),
-            exp_avg=jax.tree.map(jnp.zeros_like, params),
-            exp_avg_sq=jax.tree.map(jnp.zeros_like, params),
+            exp_avg=zeros_like_tree(params),
+            exp_avg_sq=zeros_like_tree(params),
             step=jax.tree.map(lambda _: jnp.zeros([], jnp.int32), params),
         )
 
@@ -137,8 +148,10 @@ def sparse_adam(
             new_v = v + v_upd
             denom = jnp.sqrt(v_upd + v) + jnp.asarray(eps, dtype)
             t = step.astype(jnp.float64 if jax.config.jax_enable_x64 else dtype)
-            bc1 = 1 - jnp.power(jnp.asarray(beta1, t.dtype), t)
-            bc2 = 1 - jnp.power(jnp.asarray(beta2, t.dtype), t)
+            # 1 - beta**t as -expm1(t log beta): torch computes it in float64, and the float32
+            # subtraction would lose ~5 digits at t = 1 for beta2 = 0.999
+            bc1 = -jnp.expm1(t * _log(beta1, t.dtype))
+            bc2 = -jnp.expm1(t * _log(beta2, t.dtype))
             step_size = lr_t * jnp.sqrt(bc2) / bc1
             delta = jnp.asarray(-step_size, dtype) * (new_m / denom)
             upd = jnp.where(mask, delta, jnp.zeros_like(p))

@@ -3,7 +3,22 @@
 ``jaxopt-losses compare`` answers two questions with one run: which optimizer and which loss work best on
 small real datasets (scikit-learn's digits, breast_cancer and diabetes), and whether jaxopt_losses trains
 exactly like PyTorch (same model, same initial weights, same minibatches, compared step by step).
-See ``jaxopt-losses compare --help``.
+
+Example::
+
+    $ jaxopt-losses compare --quick                      # 3 epochs, one loss per dataset (CI)
+    $ jaxopt-losses compare                              # the article's SGD, momentum, Adam, RMSprop
+    $ jaxopt-losses compare --optimizers adamw,nadam --scheduler steplr --step-size 5 --gamma 0.5 \
+          --clip-grad-norm 1.0 --weight-decay 1e-4 --out runs/cmp
+
+Each run trains in JAX with a jitted step built from ``jaxopt_losses.losses``, ``jaxopt_losses.optim``,
+``jaxopt_losses.schedules`` and ``jaxopt_losses.clip``, and, when torch is installed, in PyTorch with
+``torch.optim``, ``torch.nn.functional``, ``torch.optim.lr_scheduler`` and ``clip_grad_norm_``. The command
+prints a table (final losses, accuracy / R², steps per second in each framework, largest parameter and
+loss deviation between the frameworks), and writes ``loss_curves.png`` and ``results.json`` into ``--out``.
+Without torch it runs JAX alone (also with ``--no-torch`` or ``JAXOPT_LOSSES_NO_TORCH=1``); without rich it
+prints plain text; without matplotlib it skips the PNG. Argument errors exit with status 2, a missing
+scikit-learn with 1, and ``--fail-above TOL`` exits with 1 when a parameter deviates by more than ``TOL``.
 """
 
 from __future__ import annotations
@@ -73,7 +88,9 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxopt-losses", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="jaxopt-losses", description="PyTorch's optimizers and losses for JAX: command-line tools."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     p = sub.add_parser(
         "compare",
@@ -84,10 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
             "same minibatch order; report final losses, accuracy / R^2, speed and the largest deviation "
             "between the frameworks. No network access is needed."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.set_defaults(subparser=p)
-    p.add_argument("--datasets", help=f"comma-separated, or 'all' [{','.join(DATASETS)}]")
+    p.add_argument("--datasets", help=f"comma-separated, or 'all' [{','.join(DATASETS)}] (default: all)")
     p.add_argument(
         "--losses",
         help=f"comma-separated, or 'all'; each dataset uses those that fit its task [{','.join(LOSSES)}] "
@@ -100,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs", type=_positive_int, help=f"default {DEFAULT_EPOCHS}, {QUICK_EPOCHS} with --quick"
     )
-    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="(default: %(default)s)")
     p.add_argument(
         "--lr", type=_non_negative_float, help="learning rate for every optimizer (default: per optimizer)"
     )
@@ -108,14 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--clip-grad-norm", type=_positive_float, metavar="MAX_NORM", help="clip the gradients' 2-norm"
     )
-    p.add_argument("--scheduler", default="none", choices=SCHEDULERS, help="epoch-wise LR scheduler")
-    p.add_argument("--step-size", type=_positive_int, default=10, help="steplr: epochs per decay")
     p.add_argument(
-        "--gamma", type=_non_negative_float, default=0.1, help="steplr / exponential: decay factor"
+        "--scheduler", default="none", choices=SCHEDULERS, help="epoch-wise LR schedule (default: none)"
+    )
+    p.add_argument(
+        "--step-size", type=_positive_int, default=10, help="steplr: epochs per decay (default: 10)"
+    )
+    p.add_argument(
+        "--gamma", type=_non_negative_float, default=0.1, help="steplr / exponential: decay (default: 0.1)"
     )
     p.add_argument("--t-max", type=_positive_int, help="cosine: half period in epochs (default: --epochs)")
-    p.add_argument("--eta-min", type=_non_negative_float, default=0.0, help="cosine: minimum learning rate")
-    p.add_argument("--seed", type=int, default=0, help="split, initial weights and minibatch order")
+    p.add_argument("--eta-min", type=_non_negative_float, default=0.0, help="cosine: minimum LR (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="split, weights, minibatch order (default: 0)")
     p.add_argument("--out", type=Path, help="output folder (default: ./compare-YYYYmmdd-HHMMSS)")
     p.add_argument(
         "--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs and one loss per dataset (for CI)"
@@ -223,6 +243,11 @@ def compare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jaxopt-losses`` console script; returns the exit status.
+
+    Args:
+      argv: the arguments (default: ``sys.argv[1:]``), e.g. ``["compare", "--quick"]``.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "compare":

@@ -190,10 +190,13 @@ def test_the_deviation_check_can_fail():
     assert report.deviation(ours, torch_runner.run(cfg, d, params0, order)).max_param_abs <= PARAM_TOL
 
 
-def test_fail_above_exit_status(tmp_path):
-    argv = ["compare", "--datasets", "diabetes", "--losses", "mse", "--optimizers", "sgd", "--epochs", "2"]
-    rc, _ = run_cli(argv + ["--out", str(tmp_path), "--fail-above", "1e-30"])
-    worst = json.loads((tmp_path / "results.json").read_text())["runs"][0]["deviation"]["max_param_abs"]
+def test_fail_above_exit_status_and_datasets_without_a_fitting_loss(tmp_path):
+    argv = ["compare", "--losses", "mse", "--optimizers", "sgd", "--epochs", "2"]
+    rc, text = run_cli(argv + ["--out", str(tmp_path), "--fail-above", "1e-30"])
+    assert "skipping digits, breast_cancer: none of the chosen losses fits" in text
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert [r["name"] for r in runs] == ["diabetes/mse/sgd"]
+    worst = runs[0]["deviation"]["max_param_abs"]
     assert rc == (1 if worst > 1e-30 else 0)
 
 

@@ -78,7 +78,11 @@ def _evaluate(task: str, loss: str):
         out = forward(params, x)
         return fn(out, y), out
 
-    return jax.jit(evaluate)
+    def evaluate_highest(params, x, y):
+        with jax.default_matmul_precision("highest"):
+            return evaluate(params, x, y)
+
+    return jax.jit(evaluate_highest)
 
 
 def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> optax.GradientTransformation:
@@ -127,7 +131,10 @@ def run(
 
     t0 = time.perf_counter()
     opt_state = tx.init(params)
-    epoch_fn = jax.jit(train_epoch).lower(params, opt_state, x_train, y_train, order[0]).compile()
+    # Full float32 matmuls everywhere (on GPUs/TPUs XLA's default may use TF32/bf16 passes; torch on CPU
+    # does not), so that the comparison measures the library, not the matmul precision.
+    with jax.default_matmul_precision("highest"):
+        epoch_fn = jax.jit(train_epoch).lower(params, opt_state, x_train, y_train, order[0]).compile()
     eval_fn = _evaluate(cfg.task, cfg.loss)
     compile_seconds = time.perf_counter() - t0
 

@@ -190,6 +190,12 @@ def test_the_deviation_check_can_fail():
     assert report.deviation(ours, torch_runner.run(cfg, d, params0, order)).max_param_abs <= PARAM_TOL
 
 
+def test_deviation_of_diverged_runs():
+    nan, inf = float("nan"), float("inf")
+    both = report._absdiff(np.array([nan, inf, 1.0, 1.0, nan]), np.array([nan, inf, 1.5, nan, 2.0]))
+    np.testing.assert_array_equal(both, [0.0, 0.0, 0.5, inf, inf])
+
+
 def test_fail_above_exit_status_and_datasets_without_a_fitting_loss(tmp_path):
     argv = ["compare", "--losses", "mse", "--optimizers", "sgd", "--epochs", "2"]
     rc, text = run_cli(argv + ["--out", str(tmp_path), "--fail-above", "1e-30"])

@@ -26,18 +26,31 @@ class Deviation:
     max_metric_abs: float  # accuracy / R^2 difference at the end
 
 
+def _absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``|a - b|`` in float64, where values equal on both sides (also both NaN, or the same infinity) differ
+    by 0 and a value finite on one side only differs by ``inf``."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.abs(a - b)
+    d = np.where((a == b) | (np.isnan(a) & np.isnan(b)), 0.0, d)
+    return np.where(np.isnan(d), np.inf, d)
+
+
 def deviation(a: FrameworkResult, b: FrameworkResult) -> Deviation:
-    pa, pb = np.stack(a.params).astype(np.float64), np.stack(b.params).astype(np.float64)
-    dp = np.abs(pa - pb)
-    la = np.concatenate([a.step_losses, a.train_loss, a.test_loss]).astype(np.float64)
+    pb = np.stack(b.params).astype(np.float64)
+    dp = _absdiff(np.stack(a.params), pb)
     lb = np.concatenate([b.step_losses, b.train_loss, b.test_loss]).astype(np.float64)
-    dl = np.abs(la - lb)
+    dl = _absdiff(np.concatenate([a.step_losses, a.train_loss, a.test_loss]), lb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.nan_to_num(np.abs(pb), nan=0.0, posinf=0.0).max(axis=1)
+        param_rel = np.where(dp.max(axis=1) == 0, 0.0, dp.max(axis=1) / np.maximum(scale, 1e-30))
+        loss_rel = np.where(dl == 0, 0.0, dl / np.maximum(np.abs(np.nan_to_num(lb)), 1e-30))
     return Deviation(
         max_param_abs=float(dp.max(initial=0.0)),
-        max_param_rel=float((dp.max(axis=1) / np.maximum(np.abs(pb).max(axis=1), 1e-30)).max(initial=0.0)),
+        max_param_rel=float(param_rel.max(initial=0.0)),
         max_loss_abs=float(dl.max(initial=0.0)),
-        max_loss_rel=float((dl / np.maximum(np.abs(lb), 1e-30)).max(initial=0.0)),
-        max_metric_abs=float(abs(a.test_metric[-1] - b.test_metric[-1])),
+        max_loss_rel=float(loss_rel.max(initial=0.0)),
+        max_metric_abs=float(_absdiff(a.test_metric[-1], b.test_metric[-1])),
     )
 
 
@@ -53,7 +66,9 @@ class RunRecord:
 
 
 def _fmt(x: float, spec: str) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else format(x, spec)
+    if x is None or math.isnan(x):
+        return "n/a"
+    return format(x, spec) if math.isfinite(x) else str(x)
 
 
 def _metric_cell(task: str, value: float) -> str:

@@ -14,6 +14,7 @@ from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check_lr,
     concrete_value,
+    full_like_tree,
     increment,
     init_count,
     resolve,
@@ -95,7 +96,7 @@ def rprop(
         return RpropState(
             count=init_count(),
             prev=zeros_like_tree(params),
-            step_size=jax.tree.map(lambda p: jnp.full_like(p, lr0), params),
+            step_size=full_like_tree(params, lr0),
         )
 
     def update_fn(updates, state, params=None):

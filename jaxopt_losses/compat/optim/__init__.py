@@ -1,4 +1,4 @@
-"""``torch.optim`` mirrored: each torch optimizer class as a thin stateful shell over :mod:`jaxopt_losses.optim`.
+"""``torch.optim`` mirrored: each torch optimizer as a thin stateful shell over :mod:`jaxopt_losses.optim`.
 
 Usage (``import jaxopt_losses.compat as torch``)::
 
@@ -216,5 +216,6 @@ for _name, (_factory, _defaults, _step_key) in _SPECS.items():
         _name, _factory, _defaults, _step_key, _doc(_name, _factory, _defaults)
     )
 del _name, _factory, _defaults, _step_key
+Muon._static_keys = Muon._static_keys | {"eps"}  # noqa: F821  (the factory jits Newton-Schulz with eps static)
 
 __all__ = sorted([*_SPECS, "Optimizer", "lr_scheduler"])

@@ -28,8 +28,8 @@ import numpy as np
 import optax
 
 _TRACED = "<traced>"
-# Integer options that size loops or buffers: always static.
-_INT_KEYS = frozenset({"max_iter", "max_eval", "history_size", "ns_steps"})
+# Options that size loops or buffers, or that the factory itself treats as static: never traced.
+_STATIC_KEYS = frozenset({"max_iter", "max_eval", "history_size", "ns_steps", "ns_coefficients"})
 # Implementation switches and other options the functional core does not take as keyword arguments.
 _NOT_FACTORY_KEYS = frozenset({"initial_lr", "param_names"})
 
@@ -135,15 +135,17 @@ class _Binding:
 # hyperparameters: static structure + traced numbers
 
 
-def _encode(key: str, value: Any, dyn: list[float]) -> Any:
+def _encode(key: str, value: Any, dyn: list[float], static_keys: frozenset[str] = _STATIC_KEYS) -> Any:
     """Static description of ``value``; traced numbers are appended to ``dyn`` and stand as ``_TRACED``."""
     value = _to_python(value)
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, tuple | list):
-        return tuple(_encode(key, v, dyn) for v in value)
+        if key in static_keys:
+            return tuple(value)
+        return tuple(_encode(key, v, dyn, static_keys) for v in value)
     if isinstance(value, numbers.Real):
-        if key in _INT_KEYS:
+        if key in static_keys:
             return value
         if key != "lr" and float(value) == 0.0:
             return value  # zero decides structure (no buffer, no decay) in torch and in the factories
@@ -168,9 +170,13 @@ def _factory_kwargs(group: dict[str, Any], accepted: frozenset[str]) -> dict[str
     return {k: v for k, v in group.items() if k != "params" and k in accepted}
 
 
-def _split(group: dict[str, Any], accepted: frozenset[str]) -> tuple[tuple, list[float]]:
+def _split(
+    group: dict[str, Any], accepted: frozenset[str], static_keys: frozenset[str] = _STATIC_KEYS
+) -> tuple[tuple, list[float]]:
     dyn: list[float] = []
-    static = tuple((k, _encode(k, v, dyn)) for k, v in sorted(_factory_kwargs(group, accepted).items()))
+    static = tuple(
+        (k, _encode(k, v, dyn, static_keys)) for k, v in sorted(_factory_kwargs(group, accepted).items())
+    )
     return static, dyn
 
 
@@ -233,6 +239,7 @@ class Optimizer:
     _factory_name: str = ""
     _defaults: dict[str, Any] = {}
     _step_key: str | None = "float32"
+    _static_keys: frozenset[str] = _STATIC_KEYS
 
     def __init__(self, params: Any, **kwargs: Any):
         unknown = set(kwargs) - set(self._defaults)
@@ -290,7 +297,7 @@ class Optimizer:
         binding = _Binding(group["params"])
         if binding.module is not None and any(b.module is binding.module for b in self._bindings):
             raise ValueError("some parameters appear in more than one parameter group")
-        static, dyn = _split(group, self._accepted)
+        static, dyn = _split(group, self._accepted, self._static_keys)
         state = _jit_init(self._factory_name, static, binding.leaves, dyn)
         group["params"] = binding.value()
         self._bindings.append(binding)
@@ -322,7 +329,7 @@ class Optimizer:
         """Re-read param_groups: new static configurations re-initialise what no longer fits the state."""
         dyns = []
         for i, group in enumerate(self.param_groups):
-            static, dyn = _split(group, self._accepted)
+            static, dyn = _split(group, self._accepted, self._static_keys)
             if static != self._statics[i]:
                 self._validate(group)
                 fresh = _jit_init(self._factory_name, static, self._bindings[i].leaves, dyn)
@@ -365,7 +372,13 @@ class Optimizer:
             return closure(vals if self._grouped else vals[0])
 
         flat = [l for b in bindings for l in b.leaves]
-        loss, g = jax.value_and_grad(loss_of)(flat)
+        cache = self.__dict__.setdefault("_closure_cache", {})
+        key = (closure, tuple(sizes))
+        if key not in cache:
+            if len(cache) >= 8:
+                cache.pop(next(iter(cache)))
+            cache[key] = jax.jit(jax.value_and_grad(loss_of))
+        loss, g = cache[key](flat)
         out, k = [], 0
         for n in sizes:
             out.append(list(g[k : k + n]))
@@ -376,7 +389,9 @@ class Optimizer:
         """One update: ``step(grads)`` with grads in the params' structure, or ``step(closure)``.
 
         ``closure(params)`` (``closure(model)`` for an ``nnx.Module``) must return the scalar loss; it is
-        differentiated here and the loss is returned, like torch's ``step(closure)``.
+        differentiated here (jitted once per closure object: define it once, outside the training loop)
+        and the loss is returned, like torch's ``step(closure)``. The closure must be JAX-traceable and
+        pure in the parameters it receives.
         """
         if grads_or_closure is None:
             raise TypeError(
@@ -467,7 +482,7 @@ class Optimizer:
             for name, default in self.defaults.items():
                 group.setdefault(name, default)
             self._validate(group)
-            static, dyn = _split(group, self._accepted)
+            static, dyn = _split(group, self._accepted, self._static_keys)
             fresh = _jit_init(self._factory_name, static, b.leaves, dyn)
             per = []
             for idx in sg["params"]:
@@ -528,7 +543,8 @@ def _checked_leaf(d: dict[str, Any], key: str, ref: jax.Array, gi: int, j: int) 
         raise ValueError(
             f"param group {gi}, parameter {j}: state {key!r} has shape {a.shape}, expected {ref.shape}"
         )
-    return jnp.asarray(a, dtype=ref.dtype)
+    # a copy: jnp.asarray may alias host memory (a torch tensor's storage) zero-copy on CPU
+    return jnp.array(a, dtype=ref.dtype, copy=True)
 
 
 def _merge_state(fresh: Any, old: Any) -> Any:

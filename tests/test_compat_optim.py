@@ -1,0 +1,316 @@
+"""compat.optim beside live torch.
+
+Trajectories with param groups, state-dict round trips both ways mid-training, nnx modules updated in
+place, closures, no recompile on hyperparameter edits, atomic loads, argument errors.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+import jaxopt_losses.compat as C
+from jaxopt_losses.compat.optim._optimizer import _jit_step
+from tests.torch_ref import assert_trajectories_close, grad_stream, init_params, max_deviation
+
+SHAPES = ((), (7,), (4, 5))
+MATRICES = ((4, 5), (3, 3), (2, 6))  # Muon takes 2-D parameters only
+
+# (torch class, kwargs of the whole optimizer, options of the second param group, shapes)
+CONFIGS = [
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01), dict(lr=0.01, nesterov=False)),
+    ("SGD", dict(lr=0.05, momentum=0.5, dampening=0.3, maximize=True), dict(momentum=0)),
+    ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1), dict(betas=(0.8, 0.99), amsgrad=False)),
+    ("Adam", dict(lr=0.01, decoupled_weight_decay=True, weight_decay=0.1), dict(eps=1e-3)),
+    ("AdamW", dict(lr=0.01), dict(weight_decay=0.5, maximize=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True), dict(alpha=0.9, momentum=0, centered=False)),
+    ("Adagrad", dict(lr=0.05, lr_decay=0.01, initial_accumulator_value=0.1), dict(weight_decay=0.1)),
+    ("Adadelta", dict(lr=0.5, rho=0.8), dict(weight_decay=0.05)),
+    ("Adamax", dict(lr=0.01), dict(betas=(0.5, 0.9), weight_decay=0.1)),
+    ("NAdam", dict(lr=0.01, momentum_decay=0.01), dict(decoupled_weight_decay=True, weight_decay=0.1)),
+    ("RAdam", dict(lr=0.01), dict(weight_decay=0.1, decoupled_weight_decay=True)),
+    ("ASGD", dict(lr=0.01, t0=10.0, lambd=1e-3), dict(alpha=0.5, weight_decay=0.1)),
+    ("Rprop", dict(lr=0.01), dict(etas=(0.3, 1.5), step_sizes=(1e-4, 1.0))),
+    ("Adafactor", dict(lr=0.01), dict(beta2_decay=-0.5, weight_decay=0.1)),
+    ("Muon", dict(lr=0.01), dict(momentum=0.9, nesterov=False, weight_decay=0.0)),
+    ("SparseAdam", dict(lr=0.01), dict(betas=(0.8, 0.9))),
+]
+K = 15  # steps before the state-dict exchange, and after it
+
+
+def _torch_opt(name, params, kw, group2):
+    groups = [{"params": params[:1]}, {"params": params[1:], **group2}]
+    return getattr(torch.optim, name)(groups, **kw)
+
+
+def _tensorize(sd):
+    def conv(v):
+        if isinstance(v, np.ndarray):
+            return torch.tensor(v)
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        return v
+
+    return {
+        "state": {k: {kk: conv(vv) for kk, vv in v.items()} for k, v in sd["state"].items()},
+        "param_groups": sd["param_groups"],
+    }
+
+
+def _torch_step(opt, params, gs, sparse):
+    for p, g in zip(params, gs, strict=True):
+        g = torch.tensor(g)
+        p.grad = g.to_sparse() if sparse else g
+    opt.step()
+
+
+def _compat_step(opt, gs):
+    opt.step([[jnp.asarray(gs[0])], [jnp.asarray(g) for g in gs[1:]]])
+
+
+def _compat_params(opt):
+    return [np.asarray(p) for group in opt.params for p in group]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[f"{c[0]}-{i}" for i, c in enumerate(CONFIGS)])
+def test_parity_and_state_dict_round_trips(config):
+    name, kw, group2 = config
+    shapes = MATRICES if name == "Muon" else SHAPES
+    sparse = name == "SparseAdam"
+    p0, gs = init_params(shapes), grad_stream(shapes, steps=2 * K)
+    tparams = [torch.tensor(p, requires_grad=True) for p in p0]
+    topt = _torch_opt(name, tparams, kw, group2)
+    copt = getattr(C.optim, name)(
+        [{"params": [jnp.asarray(p0[0])]}, {"params": [jnp.asarray(p) for p in p0[1:]], **group2}], **kw
+    )
+    ref, ours = [], []
+    for t in range(K):
+        _torch_step(topt, tparams, gs[t], sparse)
+        _compat_step(copt, gs[t])
+        ref.append([p.detach().numpy().copy() for p in tparams])
+        ours.append(_compat_params(copt))
+    assert_trajectories_close(ours, ref)
+
+    # torch -> ours: a fresh compat optimizer at torch's parameters loads torch's state dict
+    c2 = getattr(C.optim, name)(
+        [{"params": [jnp.asarray(ref[-1][0])]}, {"params": [jnp.asarray(p) for p in ref[-1][1:]]}], **kw
+    )
+    c2.load_state_dict(topt.state_dict())
+    assert c2.param_groups[1]["lr"] == topt.param_groups[1]["lr"]
+    # ours -> torch: a fresh torch optimizer at our parameters loads our state dict (arrays as tensors)
+    t2_params = [torch.tensor(p, requires_grad=True) for p in ours[-1]]
+    t2 = getattr(torch.optim, name)(t2_params, **kw)
+    t2 = _torch_opt(name, t2_params, kw, {})
+    t2.load_state_dict(_tensorize(copt.state_dict()))
+    ref_b, from_torch, from_ours = [], [], []
+    for t in range(K, 2 * K):
+        _torch_step(topt, tparams, gs[t], sparse)
+        _compat_step(c2, gs[t])
+        _torch_step(t2, t2_params, gs[t], sparse)
+        ref_b.append([p.detach().numpy().copy() for p in tparams])
+        from_torch.append(_compat_params(c2))
+        from_ours.append([p.detach().numpy().copy() for p in t2_params])
+    assert_trajectories_close(from_torch, ref_b)
+    assert_trajectories_close(from_ours, ref_b)
+    assert max_deviation(from_ours, ref_b) <= 1e-5
+
+
+def test_state_dict_layout_matches_torch():
+    p0, gs = init_params(), grad_stream(steps=2)
+    tparams = [torch.tensor(p, requires_grad=True) for p in p0]
+    topt = torch.optim.Adam(tparams, lr=0.01, amsgrad=True)
+    copt = C.optim.Adam([jnp.asarray(p) for p in p0], lr=0.01, amsgrad=True)
+    assert copt.state_dict()["state"] == {} and topt.state_dict()["state"] == {}
+    _torch_step(topt, tparams, gs[0], False)
+    copt.step([jnp.asarray(g) for g in gs[0]])
+    tsd, csd = topt.state_dict(), copt.state_dict()
+    assert csd["param_groups"] == tsd["param_groups"]
+    assert sorted(csd["state"]) == sorted(tsd["state"])
+    for k in tsd["state"]:
+        assert sorted(csd["state"][k]) == sorted(tsd["state"][k])
+        for key, v in tsd["state"][k].items():
+            assert csd["state"][k][key].shape == tuple(v.shape)
+            assert csd["state"][k][key].dtype == v.numpy().dtype
+    np.testing.assert_allclose(copt.state[2]["exp_avg"], tsd["state"][2]["exp_avg"].numpy(), rtol=1e-6)
+
+
+class _MLP(nnx.Module):
+    def __init__(self, rngs):
+        self.l1 = nnx.Linear(3, 8, rngs=rngs)
+        self.l2 = nnx.Linear(8, 1, rngs=rngs)
+
+    def __call__(self, x):
+        return self.l2(jnp.tanh(self.l1(x)))
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return jnp.asarray(rng.standard_normal((16, 3)), jnp.float32), jnp.asarray(
+        rng.standard_normal((16, 1)), jnp.float32
+    )
+
+
+def test_nnx_module_updated_in_place_like_torch():
+    x, y = _data()
+    model = _MLP(nnx.Rngs(0))
+    # the same network in torch, from our initial weights (torch.nn.Linear stores W transposed)
+    tl1, tl2 = torch.nn.Linear(3, 8), torch.nn.Linear(8, 1)
+    with torch.no_grad():
+        for tl, l in ((tl1, model.l1), (tl2, model.l2)):
+            tl.weight.copy_(torch.tensor(np.asarray(l.kernel[...]).T))
+            tl.bias.copy_(torch.tensor(np.asarray(l.bias[...])))
+    tparams = [
+        tl1.bias,
+        tl1.weight,
+        tl2.bias,
+        tl2.weight,
+    ]  # nnx flattens l1.bias, l1.kernel, l2.bias, l2.kernel
+    topt = torch.optim.Adam(tparams, lr=0.01)
+    opt = C.optim.Adam(model, lr=0.01)
+    crit, tcrit = C.nn.MSELoss(), torch.nn.MSELoss()
+    grad_fn = nnx.jit(nnx.value_and_grad(lambda m: crit(m(x), y)))
+    tx, ty = torch.tensor(np.asarray(x)), torch.tensor(np.asarray(y))
+    for _ in range(20):
+        loss, grads = grad_fn(model)
+        opt.step(grads)
+        topt.zero_grad()
+        tloss = tcrit(tl2(torch.tanh(tl1(tx))), ty)
+        tloss.backward()
+        topt.step()
+        np.testing.assert_allclose(float(loss), tloss.item(), rtol=2e-5)
+    assert opt.params is model
+    np.testing.assert_allclose(
+        np.asarray(model.l1.kernel[...]), tl1.weight.detach().numpy().T, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.asarray(model(x)), tl2(torch.tanh(tl1(tx))).detach().numpy(), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_closure_step_returns_the_loss_and_updates():
+    x, y = _data()
+    model = _MLP(nnx.Rngs(1))
+    opt = C.optim.SGD(model, lr=0.1, momentum=0.9)
+    crit = C.nn.MSELoss()
+
+    def closure(m):
+        return crit(m(x), y)
+
+    first = float(opt.step(closure))
+    for _ in range(10):
+        last = float(opt.step(closure))
+    assert last < first
+    np.testing.assert_allclose(float(closure(model)), float(crit(model(x), y)))
+
+    params = {"w": jnp.ones(3)}
+    opt2 = C.optim.Adam(params, lr=0.1)
+    loss = opt2.step(lambda p: jnp.sum(p["w"] ** 2))
+    assert float(loss) == 3.0 and opt2.params["w"].shape == (3,)
+
+
+def test_lr_and_betas_edits_do_not_recompile_and_take_effect():
+    opt = C.optim.Adam([jnp.ones(4), jnp.ones(2)], lr=0.1)
+    g = [jnp.ones(4), jnp.ones(2)]
+    opt.step(g)
+    size = _jit_step._cache_size()
+    for lr in (0.05, 0.01, 0.2):
+        before = np.asarray(opt.params[0]).copy()
+        opt.param_groups[0]["lr"] = lr
+        opt.param_groups[0]["betas"] = (0.8, 0.95)
+        opt.step(g)
+        assert not np.allclose(np.asarray(opt.params[0]), before)
+    assert _jit_step._cache_size() == size
+    # and the edited lr is the one used: same as a torch Adam whose lr was edited the same way
+    tp = [torch.ones(4, requires_grad=True), torch.ones(2, requires_grad=True)]
+    topt = torch.optim.Adam(tp, lr=0.1)
+    for lr in (0.1, 0.05, 0.01, 0.2):
+        topt.param_groups[0]["lr"] = lr
+        if lr != 0.1:
+            topt.param_groups[0]["betas"] = (0.8, 0.95)
+        for p in tp:
+            p.grad = torch.ones_like(p)
+        topt.step()
+    np.testing.assert_allclose(np.asarray(opt.params[0]), tp[0].detach().numpy(), rtol=1e-6)
+
+
+def test_structural_edit_compiles_once_and_keeps_state():
+    opt = C.optim.SGD([jnp.ones(3)], lr=0.1, momentum=0.9)
+    opt.step([jnp.ones(3)])
+    opt.param_groups[0]["weight_decay"] = 0.1  # zero -> nonzero: a new static configuration
+    opt.step([jnp.ones(3)])
+    tp = torch.ones(3, requires_grad=True)
+    topt = torch.optim.SGD([tp], lr=0.1, momentum=0.9)
+    for wd in (0, 0.1):
+        topt.param_groups[0]["weight_decay"] = wd
+        tp.grad = torch.ones(3)
+        topt.step()
+    np.testing.assert_allclose(np.asarray(opt.params[0]), tp.detach().numpy(), rtol=1e-6)
+
+
+def test_add_param_group_and_param_groups_layout():
+    opt = C.optim.SGD([jnp.ones(2)], lr=0.1)
+    opt.add_param_group({"params": [jnp.ones(3)], "lr": 0.5, "momentum": 0.9})
+    topt = torch.optim.SGD([torch.ones(2, requires_grad=True)], lr=0.1)
+    topt.add_param_group({"params": [torch.ones(3, requires_grad=True)], "lr": 0.5, "momentum": 0.9})
+    assert [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups] == [
+        {k: v for k, v in g.items() if k != "params"} for g in topt.param_groups
+    ]
+    opt.step([[jnp.ones(2)], [jnp.ones(3)]])
+    np.testing.assert_allclose(np.asarray(opt.params[1][0]), 1 - 0.5 * np.ones(3), rtol=1e-6)
+
+
+def test_load_state_dict_rejects_misfits_atomically():
+    opt = C.optim.Adam([jnp.ones(3), jnp.ones(2)], lr=0.1)
+    opt.step([jnp.ones(3), jnp.ones(2)])
+    good = opt.state_dict()
+    before = jax.tree.map(np.asarray, opt._states)
+    other = C.optim.Adam([jnp.ones(3)], lr=0.1)
+    other.step([jnp.ones(3)])
+    with pytest.raises(ValueError, match="doesn't match the size of optimizer's group"):
+        opt.load_state_dict(other.state_dict())
+    two = C.optim.Adam([{"params": [jnp.ones(3)]}, {"params": [jnp.ones(2)]}], lr=0.1)
+    with pytest.raises(ValueError, match="different number of parameter groups"):
+        opt.load_state_dict(two.state_dict())
+    bad = {"state": dict(good["state"]), "param_groups": good["param_groups"]}
+    bad["state"][1] = {**good["state"][1], "exp_avg": np.zeros(5, np.float32)}
+    bad["param_groups"] = [{**good["param_groups"][0], "lr": 123.0}]
+    with pytest.raises(ValueError, match="shape"):
+        opt.load_state_dict(bad)
+    assert opt.param_groups[0]["lr"] == 0.1
+    jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, opt._states), before)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw", "exc", "match"),
+    [
+        ("SGD", dict(lr=-0.1), ValueError, "Invalid learning rate: -0.1"),
+        ("SGD", dict(lr=0.1, nesterov=True), ValueError, "Nesterov momentum requires a momentum"),
+        ("Adam", dict(betas=(1.5, 0.9)), ValueError, "Invalid beta parameter at index 0"),
+        ("RMSprop", dict(alpha=-1.0), ValueError, "Invalid alpha value"),
+        ("SGD", dict(bogus=1), TypeError, "unexpected keyword argument 'bogus'"),
+    ],
+)
+def test_argument_errors_are_torchs(name, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        getattr(torch.optim, name)([torch.ones(2, requires_grad=True)], **kw)
+    with pytest.raises(exc, match=match):
+        getattr(C.optim, name)([jnp.ones(2)], **kw)
+
+
+def test_params_argument_errors():
+    with pytest.raises(ValueError, match="optimizer got an empty parameter list"):
+        C.optim.SGD([], lr=0.1)
+    with pytest.raises(TypeError, match="should be an iterable of Tensors or dicts"):
+        C.optim.SGD(jnp.ones(2), lr=0.1)
+    opt = C.optim.SGD([jnp.ones(2)], lr=0.1)
+    with pytest.raises(ValueError, match="shape"):
+        opt.step([jnp.ones(3)])
+
+
+def test_caller_arrays_survive_donation():
+    w = jnp.ones(3)
+    opt = C.optim.SGD([w], lr=0.1)
+    opt.step([jnp.ones(3)])
+    np.testing.assert_array_equal(np.asarray(w), np.ones(3))

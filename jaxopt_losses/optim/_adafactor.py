@@ -16,6 +16,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     is_zero,
     resolve,
+    zeros_like,
 )
 
 
@@ -117,14 +118,15 @@ def adafactor(
     check(lambda v: 0.0 <= v, weight_decay, f"weight_decay should be >= 0 but is: {weight_decay}")
 
     def init_fn(params):
+        # Built from zeros_like(p) so the state follows p's sharding (the factors reduce a sharded axis).
         def row(p):
-            return jnp.zeros(p.shape[:-1] + (1,), p.dtype) if p.ndim > 1 else None
+            return zeros_like(p).sum(-1, keepdims=True) if p.ndim > 1 else None
 
         def col(p):
-            return jnp.zeros(p.shape[:-2] + (1, p.shape[-1]), p.dtype) if p.ndim > 1 else None
+            return zeros_like(p).sum(-2, keepdims=True) if p.ndim > 1 else None
 
         def var(p):
-            return None if p.ndim > 1 else jnp.zeros_like(p)
+            return None if p.ndim > 1 else zeros_like(p)
 
         return AdafactorState(
             count=init_count(),

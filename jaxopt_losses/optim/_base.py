@@ -14,7 +14,8 @@ Conventions every optimizer in :mod:`jaxopt_losses.optim` follows:
 * The state is a ``<Name>State`` NamedTuple with an int32 ``count`` (the number of steps taken) and
   per-parameter trees named exactly like torch's ``optimizer.state[p]`` keys (``exp_avg``,
   ``momentum_buffer``, ...); a buffer torch does not allocate is ``None``. State leaves keep each
-  parameter's dtype (and, being built with ``zeros_like``, its sharding).
+  parameter's dtype and, being built with :func:`zeros_like` / :func:`full_like`, its sharding (also under
+  ``jax.jit(tx.init)``).
 * ``update(grads, state, params)`` returns updates with each leaf in the parameter's dtype; the caller
   applies them with :func:`optax.apply_updates`. Updates are computed as ``new_param - param`` would be in
   torch, i.e. the new parameter is ``param + update``.
@@ -81,12 +82,29 @@ def resolve(value: ScalarOrSchedule, count: Array) -> Array | float:
     return value
 
 
+def full_like(p: Array, value: Any) -> Array:
+    """``jnp.full_like(p, value)`` that keeps ``p``'s sharding also under ``jax.jit(tx.init)``.
+
+    Under jit a plain ``zeros_like`` does not depend on ``p``: jit drops the unused input and builds the
+    state on one device (or replicated). Selecting between two equal fills on ``isnan(p)`` ties the result
+    to ``p`` so sharding propagation gives it ``p``'s sharding (FSDP/ZeRO-style state); the value is
+    exactly ``value`` whatever ``p`` holds.
+    """
+    fill = jnp.full_like(p, value, shape=())  # the same value conversion as jnp.full_like(p, value)
+    return jnp.where(jnp.isnan(p), fill, fill)
+
+
+def zeros_like(p: Array) -> Array:
+    """``jnp.zeros_like(p)`` with ``p``'s sharding, eagerly and under jit (see :func:`full_like`)."""
+    return full_like(p, 0)
+
+
 def zeros_like_tree(params: Any) -> Any:
-    return jax.tree.map(jnp.zeros_like, params)
+    return jax.tree.map(zeros_like, params)
 
 
 def full_like_tree(params: Any, value: Any) -> Any:
-    return jax.tree.map(lambda p: jnp.full_like(p, value), params)
+    return jax.tree.map(lambda p: full_like(p, value), params)
 
 
 def cast_like(tree: Any, like: Any) -> Any:

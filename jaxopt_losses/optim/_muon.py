@@ -18,6 +18,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     is_zero,
     resolve,
+    zeros_like_tree,
 )
 
 EPS = 1e-7
@@ -155,7 +156,7 @@ def muon(
                     "Muon only supports 2D parameters whereas we found a parameter with size: "
                     f"torch.Size({list(p.shape)})"
                 )
-        return MuonState(count=init_count(), momentum_buffer=jax.tree.map(jnp.zeros_like, params))
+        return MuonState(count=init_count(), momentum_buffer=zeros_like_tree(params))
 
     # One compiled function per leaf update, also when called eagerly: XLA contracts ``a + w * b`` into
     # fused multiply-adds (as torch's vectorized lerp does) only inside a compiled computation, and the

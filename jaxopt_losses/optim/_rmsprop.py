@@ -16,6 +16,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     is_zero,
     resolve,
+    zeros_like_tree,
 )
 from jaxopt_losses.optim._sgd import (
     _add_alpha,
@@ -113,7 +114,7 @@ def rmsprop(
     decay = not is_zero(weight_decay)
 
     def init_fn(params):
-        zeros = lambda: jax.tree.map(jnp.zeros_like, params)
+        zeros = lambda: zeros_like_tree(params)
         return RMSpropState(
             count=init_count(),
             square_avg=zeros(),

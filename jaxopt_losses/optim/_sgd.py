@@ -26,6 +26,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     is_zero,
     resolve,
+    zeros_like_tree,
 )
 
 Array = jax.Array
@@ -201,7 +202,7 @@ def sgd(
     decay = not is_zero(weight_decay)
 
     def init_fn(params):
-        buf = jax.tree.map(jnp.zeros_like, params) if has_buffer else None
+        buf = zeros_like_tree(params) if has_buffer else None
         return SGDState(count=init_count(), momentum_buffer=buf)
 
     def update_fn(grads, state, params=None):

@@ -13,6 +13,7 @@ torch's own) and ``step(closure)`` behave as in torch. See :class:`Optimizer` fo
 
 from jaxopt_losses.compat.optim import lr_scheduler as lr_scheduler
 from jaxopt_losses.compat.optim._optimizer import Optimizer as Optimizer
+from jaxopt_losses.compat.optim._lbfgs import LBFGS as LBFGS
 from jaxopt_losses.compat.optim._optimizer import make_optimizer_class
 
 _SWITCHES = {"foreach": None, "differentiable": False, "fused": None}
@@ -218,4 +219,4 @@ for _name, (_factory, _defaults, _step_key) in _SPECS.items():
 del _name, _factory, _defaults, _step_key
 Muon._static_keys = Muon._static_keys | {"eps"}  # noqa: F821  (the factory jits Newton-Schulz with eps static)
 
-__all__ = sorted([*_SPECS, "Optimizer", "lr_scheduler"])
+__all__ = sorted([*_SPECS, "LBFGS", "Optimizer", "lr_scheduler"])

@@ -125,8 +125,35 @@ def test_every_torch_loss_module_is_mirrored():
     torch_losses = {n for n in dir(torch.nn) if n.endswith("Loss") and not n.startswith("_")}
     mirrored = {n for n in torch_losses if hasattr(C.nn, n)}
     # AdaptiveLogSoftmaxWithLoss is a layer with parameters (a model), not a loss function
-    assert torch_losses - mirrored <= {"LinearCrossEntropyLoss", "AdaptiveLogSoftmaxWithLoss"}
-    assert {c[0] for c in CASES} == mirrored - {"NLLLoss2d"}
+    assert torch_losses - mirrored == {"AdaptiveLogSoftmaxWithLoss"}
+    assert {c[0] for c in CASES} == mirrored - {"NLLLoss2d", "LinearCrossEntropyLoss"}
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(bias=True, ignore_index=1, label_smoothing=0.1, weight=W),
+        dict(out_features=(3,), reduction="sum"),
+    ],
+    ids=["bias-weight-smoothing", "out_features"],
+)
+def test_linear_cross_entropy_loss_module(kw):
+    tmod = torch.nn.LinearCrossEntropyLoss(5, K, **_kw(kw, torch.tensor))
+    cmod = C.nn.LinearCrossEntropyLoss(5, K, **_kw(kw, jnp.asarray))
+    assert cmod.linear.kernel.shape == tuple(tmod.linear.weight.shape)[::-1]
+    cmod.linear.kernel[...] = jnp.asarray(tmod.linear.weight.detach().numpy().T)
+    if tmod.linear.bias is not None:
+        cmod.linear.bias[...] = jnp.asarray(tmod.linear.bias.detach().numpy())
+    x = f32(N, 5)
+    target = labels() if not kw.get("out_features") else labels(N * 3).reshape(N, 3) % K
+    tx = torch.tensor(x, requires_grad=True)
+    tout = tmod(tx, torch.tensor(target))
+    tout.backward()
+    out, grad = jax.value_and_grad(lambda a: cmod(a, jnp.asarray(target)))(jnp.asarray(x))
+    np.testing.assert_allclose(float(out), tout.item(), rtol=2e-5)
+    np.testing.assert_allclose(np.asarray(grad), tx.grad.numpy(), rtol=2e-5, atol=2e-6)
+    with pytest.raises(RuntimeError, match="expected label_smoothing to be in range"):
+        C.nn.LinearCrossEntropyLoss(5, K, label_smoothing=2.0)
 
 
 def test_constructor_mirrors_torch_signature_and_legacy_reduction():

@@ -41,6 +41,7 @@ __all__ = [
     "HuberLoss",
     "KLDivLoss",
     "L1Loss",
+    "LinearCrossEntropyLoss",
     "MSELoss",
     "MarginRankingLoss",
     "MultiLabelMarginLoss",
@@ -55,3 +56,12 @@ __all__ = [
     "TripletMarginWithDistanceLoss",
     "utils",
 ]
+
+
+def __getattr__(name):
+    if name == "LinearCrossEntropyLoss":  # an nnx.Module: imports flax only when asked for
+        from jaxopt_losses.compat.nn._linear_cross_entropy import LinearCrossEntropyLoss
+
+        globals()[name] = LinearCrossEntropyLoss
+        return LinearCrossEntropyLoss
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -234,6 +235,20 @@ class Optimizer:
     Attributes:
       param_groups: list of dicts in torch's layout; edits take effect on the next ``step`` (numeric
         options without recompiling).
+      params: the current parameters in the structure given (one entry per group when groups were given).
+      state: per-parameter state keyed by the parameter's flat index (torch keys it by tensor).
+
+    Conventions (where JAX differs from torch):
+      * gradients are passed to ``step(grads)`` (in the params' structure; with several groups, a list with
+        one entry per group); ``zero_grad()`` is a no-op.
+      * the optimizer owns its arrays: ``step`` donates the previous parameters and state, so re-read
+        ``params`` (an ``nnx.Module`` is updated in place) instead of keeping old arrays. Arrays passed to
+        the constructor are copied, never donated. ``step`` is stateful: call it outside ``jax.jit``.
+      * parameter order (state-dict indices) is the pytree flattening order; for an ``nnx.Module`` that is
+        the order of ``nnx.state(model, nnx.Param)`` leaves (sorted attribute paths), which may differ from
+        torch's ``model.parameters()`` registration order: map indices accordingly when exchanging state
+        dicts with a torch model.
+      * all parameters of a group are stepped together (torch skips parameters whose ``.grad`` is None).
     """
 
     _factory_name: str = ""
@@ -258,6 +273,8 @@ class Optimizer:
         self._bindings: list[_Binding] = []
         self._states: list[Any] = []
         self._statics: list[tuple] = []
+        if isinstance(params, types.GeneratorType | map | filter):
+            params = list(params)  # e.g. a generator of arrays or of param-group dicts
         if isinstance(params, list | tuple) and len(params) == 0:
             raise ValueError("optimizer got an empty parameter list")
         if isinstance(params, list | tuple) and isinstance(params[0], dict) and "params" in params[0]:

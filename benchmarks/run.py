@@ -3,8 +3,10 @@
     python -m benchmarks            # full run, writes benchmarks/RESULTS.md
     python -m benchmarks --quick    # small sizes, a smoke run (used by the test suite), writes nothing
 
-Sections: memory bandwidth (STREAM-style triad, the roofline), optimizer steps (1M/10M/100M float32
-parameters as 1 tensor and as 200 tensors), the compat layer's step on a small model, loss forward+backward,
+Sections: memory bandwidth (STREAM-style triad, the roofline), the compiled structure of each optimizer
+step (loop fusions = passes over memory per parameter tensor), optimizer steps (1M/10M/100M float32
+parameters as 1 tensor and as 200 tensors; adam also with an XLA:CPU compiler option), the compat layer's
+step on a small model, loss forward+backward (incl. ctc_loss and linear_cross_entropy),
 linear_cross_entropy peak memory, and compile time of a jitted train step.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -94,15 +97,24 @@ OPTIMIZERS = {
     ),
 }
 TORCH_FUSED = {torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad}
+# An XLA:CPU option shown beside the default build for adam. It is passed per computation
+# (``jax.jit(f).lower(...).compile(compiler_options=...)``); the library never sets global XLA_FLAGS.
+XLA_VARIANT = ("ours, vector width 512", {"xla_cpu_prefer_vector_width": 512})
 
 
-def _jax_stepper(tx: optax.GradientTransformation, params, grads):
+def _train_step(tx: optax.GradientTransformation):
     def step(params, state, grads):
         updates, state = tx.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
-    step = jax.jit(step, donate_argnums=(0, 1))
-    box = [params, jax.jit(tx.init)(params)]
+    return step
+
+
+def _jax_stepper(tx: optax.GradientTransformation, params, grads, compiler_options=None):
+    state = jax.jit(tx.init)(params)
+    jitted = jax.jit(_train_step(tx), donate_argnums=(0, 1))
+    step = jitted.lower(params, state, grads).compile(compiler_options=compiler_options)
+    box = [params, state]
 
     def run():
         box[0], box[1] = step(box[0], box[1], grads)
@@ -124,6 +136,31 @@ def _shapes(total: int, tensors: int) -> list[tuple[int, ...]]:
     return [(per,)] * tensors
 
 
+def hlo_structure(text: str) -> dict[str, int]:
+    """Counts in an optimized HLO module: loop fusions writing arrays (one pass over memory each) and copies
+    of arrays (scalars, such as the step count, are not counted)."""
+    entry = text[text.index("\nENTRY") :]
+    array_fusions = re.findall(r"= \w+\[\d[\d,]*\]\S* fusion\(", entry)
+    array_copies = re.findall(r"= \w+\[\d[\d,]*\]\S* copy\(", entry)
+    return {"array_fusions": len(array_fusions), "copies": len(array_copies)}
+
+
+def bench_structure(n: int = 1 << 16):
+    """Passes over memory per parameter tensor: loop fusions writing an n-element array, ours vs optax."""
+    rows = []
+    params = [jnp.ones((n,), jnp.float32)]
+    for name, (ours, nearest, _, _, _) in OPTIMIZERS.items():
+        row = {}
+        for who, factory in (("ours", ours), ("optax", nearest)):
+            tx = factory()
+            state = tx.init(params)
+            jitted = jax.jit(_train_step(tx), donate_argnums=(0, 1))
+            row[who] = hlo_structure(jitted.lower(params, state, params).compile().as_text())
+        rows.append((name, row))
+        print(f"  {name:18s} {row}", flush=True)
+    return rows
+
+
 def bench_optimizers(sizes, layouts, rounds, names=None):
     rows = []
     for name, (ours, nearest, cls, kwargs, nbytes) in OPTIMIZERS.items():
@@ -143,12 +180,18 @@ def bench_optimizers(sizes, layouts, rounds, names=None):
                 }
                 if cls in TORCH_FUSED:
                     contenders["torch fused"] = _torch_stepper(cls, kwargs, shapes, fused=True)
-                times = interleaved(contenders, rounds)
+                if name == "adam":
+                    label, options = XLA_VARIANT
+                    contenders[label] = _jax_stepper(ours(), [p.copy() for p in params], grads, options)
+                cpu = {}
+                times = interleaved(contenders, rounds, cpu=cpu)
+                times["ours cores"] = cpu["ours"] / times["ours"]
                 rows.append((name, total, tensors, times, nbytes * total))
                 del contenders, params, grads
                 print(
                     f"  {name:18s} {total:>11,d} params x {tensors:3d} tensors: "
-                    + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in times.items()),
+                    + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in times.items() if k != "ours cores")
+                    + f", ours cores {times['ours cores']:.2f}",
                     flush=True,
                 )
     return rows
@@ -196,6 +239,10 @@ def bench_losses(quick, rounds):
     tgt = rng.integers(1, classes, (batch, s_len))
     in_len = np.full(batch, t_len)
     tg_len = rng.integers(s_len // 2, s_len + 1, batch)
+    ln, ld, lc = (128, 64, 2048) if quick else (1024, 512, 32768)
+    lx = rng.standard_normal((ln, ld), dtype=np.float32)
+    lw = 0.02 * rng.standard_normal((lc, ld), dtype=np.float32)
+    lt = rng.integers(0, lc, ln)
 
     cases = {
         f"cross_entropy {n}x{c}": (
@@ -240,22 +287,33 @@ def bench_losses(quick, rounds):
             ),
             lp,
         ),
+        # gradients w.r.t. input and weight; optax has no fused form: its nearest is the naive
+        # softmax_cross_entropy_with_integer_labels(x @ W.T, t)
+        f"linear_cross_entropy N={ln} D={ld} C={lc}": (
+            lambda a, w: L.linear_cross_entropy(a, w, jnp.asarray(lt)),
+            lambda a, w: optax.softmax_cross_entropy_with_integer_labels(a @ w.T, jnp.asarray(lt)).mean(),
+            lambda a, w: torch.nn.functional.linear_cross_entropy(a, w, torch.as_tensor(lt)),
+            (lx, lw),
+        ),
     }
     rows = []
-    for name, (ours, nearest, theirs, arr) in cases.items():
-        a = jnp.asarray(arr)
-        g_ours = jax.jit(jax.value_and_grad(ours))
-        g_opt = jax.jit(jax.value_and_grad(nearest))
-        ta = torch.tensor(arr, requires_grad=True)
+    for name, (ours, nearest, theirs, arrs) in cases.items():
+        arrs = arrs if isinstance(arrs, tuple) else (arrs,)
+        a = tuple(jnp.asarray(x) for x in arrs)
+        argnums = tuple(range(len(a)))
+        g_ours = jax.jit(jax.value_and_grad(ours, argnums=argnums))
+        g_opt = jax.jit(jax.value_and_grad(nearest, argnums=argnums))
+        ta = tuple(torch.tensor(x, requires_grad=True) for x in arrs)
 
         def torch_fb(ta=ta, theirs=theirs):
-            ta.grad = None
-            theirs(ta).backward()
+            for t in ta:
+                t.grad = None
+            theirs(*ta).backward()
 
         times = interleaved(
             {
-                "ours": lambda g=g_ours, a=a: jax.block_until_ready(g(a)),
-                "optax": lambda g=g_opt, a=a: jax.block_until_ready(g(a)),
+                "ours": lambda g=g_ours, a=a: jax.block_until_ready(g(*a)),
+                "optax": lambda g=g_opt, a=a: jax.block_until_ready(g(*a)),
                 "torch": torch_fb,
             },
             rounds,
@@ -267,7 +325,7 @@ def bench_losses(quick, rounds):
 
 def bench_linear_cross_entropy(quick):
     """Peak temporary memory (XLA's compiled memory analysis) and time of value+grad, ours vs naive."""
-    n, d, c = (256, 64, 4096) if quick else (2048, 512, 65536)
+    n, d, c = (256, 64, 16384) if quick else (2048, 512, 65536)
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((n, d), dtype=np.float32))
     w = jnp.asarray(0.02 * rng.standard_normal((c, d), dtype=np.float32))
@@ -337,7 +395,7 @@ def _ms(s):
     return f"{s * 1e3:.2f}"
 
 
-def render(machine, bw, opt_rows, compat, loss_rows, lce, compile_times) -> str:
+def render(machine, bw, structure, opt_rows, compat, loss_rows, lce, compile_times) -> str:
     best_bw = max(bw.values())
     lines = [
         "# Benchmark results",
@@ -355,23 +413,41 @@ def render(machine, bw, opt_rows, compat, loss_rows, lce, compile_times) -> str:
         "",
         f"Roofline below uses the best triad bandwidth, {best_bw / 1e9:.1f} GB/s.",
         "",
+        "## Compiled structure of one step on one float32 tensor",
+        "",
+        "Loop fusions that write a whole parameter-sized array: each is one pass over memory. XLA:CPU has",
+        "no multi-output fusion, so every updated array (parameter, each state buffer) is its own pass;",
+        "torch's fused kernels update everything in one pass. Copies would be extra passes (0 = donation",
+        "updates in place).",
+        "",
+        "| optimizer | ours passes | ours copies | optax passes | optax copies |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {name} | {r['ours']['array_fusions']} | {r['ours']['copies']} "
+            f"| {r['optax']['array_fusions']} | {r['optax']['copies']} |"
+            for name, r in structure
+        ],
+        "",
         "## Optimizer step time (ms, median)",
         "",
         "Ratios > 1 mean ours is faster. Roofline = (bytes the update must move / best triad bandwidth)"
-        " / our time.",
+        " / our time. Cores = our CPU time / wall time. "
+        f"`{XLA_VARIANT[0]}`: ours compiled with `compiler_options={XLA_VARIANT[1]}`.",
         "",
         "| optimizer | params | tensors | ours | optax | torch default | torch foreach | torch fused "
-        "| vs optax | vs torch fused (or best torch) | roofline |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| {XLA_VARIANT[0]} | vs optax | vs torch fused (or best torch) | roofline | cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, total, tensors, t, nbytes in opt_rows:
         best_torch = t.get("torch fused", min(t["torch default"], t["torch foreach"]))
+        variant = t.get(XLA_VARIANT[0])
         lines.append(
             f"| {name} | {total:,} | {tensors} | {_ms(t['ours'])} | {_ms(t['optax'])} "
             f"| {_ms(t['torch default'])} "
             f"| {_ms(t['torch foreach'])} | {_ms(t['torch fused']) if 'torch fused' in t else '-'} "
+            f"| {_ms(variant) if variant is not None else '-'} "
             f"| {t['optax'] / t['ours']:.2f}x | {best_torch / t['ours']:.2f}x "
-            f"| {nbytes / best_bw / t['ours']:.2f} |"
+            f"| {nbytes / best_bw / t['ours']:.2f} | {t['ours cores']:.2f} |"
         )
     nparams, ct = compat
     lines += [
@@ -426,9 +502,11 @@ def main(argv: list[str] | None = None) -> None:
     print(machine, flush=True)
     print("triad bandwidth", flush=True)
     bw = triad_bandwidth(1_000_000 if quick else 50_000_000, rounds)
+    print("compiled structure", flush=True)
+    structure = bench_structure()
     print("optimizer steps", flush=True)
     sizes = [100_000] if quick else [1_000_000, 10_000_000, 100_000_000]
-    opt_rows = bench_optimizers(sizes, [1, 200], rounds)
+    opt_rows = bench_optimizers(sizes, [1, 20] if quick else [1, 200], rounds)
     print("compat step", flush=True)
     compat = bench_compat(rounds * 4)
     print("losses", flush=True)
@@ -437,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     lce = bench_linear_cross_entropy(quick)
     print("compile time", flush=True)
     compile_times = bench_compile(quick)
-    report = render(machine, bw, opt_rows, compat, loss_rows, lce, compile_times)
+    report = render(machine, bw, structure, opt_rows, compat, loss_rows, lce, compile_times)
     print(report)
     out = args.out if args.out is not None else (None if quick else RESULTS)
     if out is not None:

@@ -158,11 +158,17 @@ def radam(
             bc_m = r(m / bc1)
             rho_inf = 2 / (1 - b2) - 1
             rho_t = rho_inf - 2 * t * _pow(b2, t) / bc2
-            rect = jnp.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            rectified = rho_t > 5.0
+            # rect is used only where rectified; elsewhere its sqrt argument may be negative or 0/0 (rho_inf
+            # <= 4), so it is replaced by 1 there: same values, and no NaN in reverse-mode gradients through
+            # the jnp.where below (meta-gradients w.r.t. betas/lr).
+            num = (rho_t - 4) * (rho_t - 2) * rho_inf
+            den = jnp.where(rectified, (rho_inf - 4) * (rho_inf - 2) * rho_t, 1.0)
+            rect = jnp.sqrt(jnp.where(rectified, num / den, 1.0))
             # torch: (bc2 ** 0.5) / (sqrt(v) + eps) is Tensor.__rtruediv__, i.e. reciprocal(...) * bc2 ** 0.5.
             adaptive = r(r(1 / r(r(jnp.sqrt(v)) + eps_c)) * jnp.sqrt(bc2))
             m_lr = r(bc_m * lr_c)
-            step = -jnp.where(rho_t > 5.0, r(r(m_lr * adaptive) * rect), m_lr)
+            step = -jnp.where(rectified, r(r(m_lr * adaptive) * rect), m_lr)
             new_m.append(m.astype(dtype))
             new_v.append(v.astype(dtype))
             if p is None or (base is None and cd == p.dtype):

@@ -15,7 +15,9 @@ optimizer and property:
 
 lbfgs is the exception by design: it flattens all parameters into one vector (``ravel_pytree``, torch's
 concatenated parameter list), so its history buffers ``(history_size, n)`` are whatever XLA chooses for
-that vector, and its update gathers; it still trains to the single-device result.
+that vector, and its update gathers; it still trains to the single-device result (compared in float64:
+in float32 a last-bit difference of a sharded reduction can send the strong-Wolfe search down another
+branch).
 """
 
 from __future__ import annotations
@@ -149,31 +151,26 @@ for name, make in CONFIGS.items():
         state = tx.init(params)
         hlo = jax.jit(tx.update).lower(params, state, params).compile().as_text()
         r["collectives"] = [c for c in COLLECTIVES if c in hlo]
-    steps = 2 if lb else 6
-    p_sh, s_sh = train(tx, params, xs, ys, steps, lb)
-    p_one, _ = train(tx, make_params(name, False), jnp.asarray(X), jnp.asarray(Y), steps, lb)
+    if lb:
+        st = jax.jit(tx.init)(params)
+        r["lbfgs_history_shape"] = list(st.old_dirs.shape)
+        # strong-Wolfe branches on loss comparisons: in float32 a last-bit difference of a sharded reduction
+        # can pick another branch (measured: 0.09 apart after one step), so lbfgs trains in float64 here.
+        with jax.enable_x64(True):
+            tx = optim.lbfgs(max_iter=4, history_size=3, line_search_fn="strong_wolfe")
+            cast = lambda t: jax.tree.map(lambda a: a.astype(jnp.float64), t)
+            p_sh, _ = train(tx, cast(params), cast(xs), cast(ys), 2, True)
+            x1, y1 = jnp.asarray(X, jnp.float64), jnp.asarray(Y, jnp.float64)
+            p_one, _ = train(tx, cast(make_params(name, False)), x1, y1, 2, True)
+    else:
+        p_sh, s_sh = train(tx, params, xs, ys, 6, False)
+        p_one, _ = train(tx, make_params(name, False), jnp.asarray(X), jnp.asarray(Y), 6, False)
+        r["trained_problems"], _ = sharding_problems(s_sh, p_sh)
     r["max_diff"] = max_diff(p_sh, p_one)
     r["moved"] = max_diff(p_one, HOST)
     r["param_shardings_kept"] = all(
         p_sh[k].sharding.is_equivalent_to(params[k].sharding, params[k].ndim) for k in params
     )
-    r["trained_problems"], _ = sharding_problems(s_sh, p_sh)
-    if lb:
-        st = jax.jit(tx.init)(params)
-        r["lbfgs_history_shard_shape"] = list(st.old_dirs.sharding.shard_shape(st.old_dirs.shape))
-        r["lbfgs_history_shape"] = list(st.old_dirs.shape)
-        # strong-Wolfe branches on loss comparisons: in float32 a last-bit difference of a sharded reduction
-        # can pick another branch, so the line search is compared in float64.
-        with jax.enable_x64(True):
-            tx = optim.lbfgs(max_iter=4, history_size=3, line_search_fn="strong_wolfe")
-            cast = lambda t: jax.tree.map(lambda a: a.astype(jnp.float64), t)
-            p64 = cast(make_params(name, True))
-            x64, y64 = cast(xs), cast(ys)
-            p_sh, _ = train(tx, p64, x64, y64, 2, True)
-            x1, y1 = jnp.asarray(X, jnp.float64), jnp.asarray(Y, jnp.float64)
-            p_one, _ = train(tx, cast(make_params(name, False)), x1, y1, 2, True)
-            r["wolfe_f64_max_diff"] = max_diff(p_sh, p_one)
-            r["wolfe_f64_moved"] = max_diff(p_one, HOST)
     report[name] = r
 
 # The checker itself must be able to fail: a plain jnp.zeros_like state under jit lands unsharded.
@@ -248,11 +245,9 @@ def test_reducing_optimizers_communicate(report, name):
 def test_sharded_training_equals_single_device(report, name):
     r = report[name]
     assert r["moved"] > 1e-3  # the comparison is not vacuous
-    tol = 2e-3 if name == "muon" else 1e-5  # muon orthogonalises in bfloat16: a reordered sum can flip a bit
+    # muon orthogonalises in bfloat16 (a reordered sum can flip a bit); lbfgs is compared in float64.
+    tol = {"muon": 2e-3, "lbfgs": 1e-12}.get(name, 1e-5)
     assert r["max_diff"] <= tol, r["max_diff"]
     assert r["param_shardings_kept"]
     if name != "lbfgs":
         assert r["trained_problems"] == []
-    else:
-        assert r["wolfe_f64_moved"] > 1e-3
-        assert r["wolfe_f64_max_diff"] <= 1e-12, r["wolfe_f64_max_diff"]

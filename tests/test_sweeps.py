@@ -177,7 +177,7 @@ def test_vmapped_sweep_equals_separate_runs(x64, name):
     assert swept._cache_size() == 1
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "radam", "sparse_adam"])
+@pytest.mark.parametrize("name", ["sgd", "adam", "sparse_adam"])
 def test_vmapped_sweep_float32(name):
     worst, losses, _, _ = sweep_vs_separate(name, jnp.float32)
     assert losses.dtype == jnp.float32

@@ -103,10 +103,70 @@ def _check_index_target(input: Array, target: Array, ignore_index: int) -> None:
             raise IndexError(f"Target {int(t[np.argmax(bad)])} is out of bounds.")
 
 
-def _nll_elements(logp: Array, target: Array, weight: Array | None, ignore_index: int) -> tuple[Array, Array]:
+def _pick_bwd_onehot(x_shape, dtype, idx: Array, g: Array, axis: int) -> Array:
+    """``g`` placed at ``idx`` along ``axis``, 0 elsewhere, as one fused select (no zeros + scatter)."""
+    hit = jax.lax.broadcasted_iota(jnp.int32, x_shape, axis) == jnp.expand_dims(idx, axis)
+    return jnp.where(hit, jnp.expand_dims(g, axis).astype(dtype), jnp.zeros((), dtype))
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _pick(x: Array, idx: Array, axis: int, n_classes: int) -> Array:
+    """``take_along_axis`` of in-range ``idx`` along ``axis`` (size ``n_classes``); its gradient is one fused
+    select instead of zeros + scatter-add."""
+    return jnp.take_along_axis(x, jnp.expand_dims(idx, axis), axis, mode="promise_in_bounds").squeeze(axis)
+
+
+def _pick_fwd(x, idx, axis, n_classes):
+    return _pick(x, idx, axis, n_classes), idx
+
+
+def _pick_bwd(axis, n_classes, idx, g):
+    shape = (*g.shape[:axis], n_classes, *g.shape[axis:])
+    return _pick_bwd_onehot(shape, g.dtype, idx, g, axis), None
+
+
+_pick.defvjp(_pick_fwd, _pick_bwd)
+
+
+def _lse_parts(x: Array, axis: int) -> tuple[Array, Array]:
+    """``max`` and ``log(sum(exp(x - max)))`` along ``axis`` (kept): ``jax.nn.log_softmax``'s ops."""
+    m = jax.lax.stop_gradient(jnp.max(x, axis, initial=-jnp.inf, keepdims=True))
+    return m, jnp.log(jnp.sum(jnp.exp(x - m), axis, keepdims=True))
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _pick_log_softmax(x: Array, idx: Array, axis: int) -> Array:
+    """``log_softmax(x, axis)`` at in-range ``idx`` without materialising ``log_softmax(x)``.
+
+    Forward: two reductions over ``x`` and a gather, ``(x_t - max) - log(sum(exp(x - max)))``, bit for bit
+    the picked entry of :func:`_log_softmax` (float32/float64). Backward: torch's ``log_softmax_backward``
+    for a one-hot upstream gradient, ``where(c == t, g, 0) - exp(log_softmax(x)) * g``, in one fused pass.
+    """
+    return _pick_log_softmax_fwd(x, idx, axis)[0]
+
+
+def _pick_log_softmax_fwd(x, idx, axis):
+    m, logs = _lse_parts(x, axis)
+    xt = jnp.take_along_axis(x, jnp.expand_dims(idx, axis), axis, mode="promise_in_bounds")
+    return ((xt - m) - logs).squeeze(axis), (x, idx, m, logs)
+
+
+def _pick_log_softmax_bwd(axis, res, g):
+    x, idx, m, logs = res
+    p = jnp.exp((x - m) - logs)
+    return _pick_bwd_onehot(x.shape, x.dtype, idx, g, axis) - p * jnp.expand_dims(g, axis), None
+
+
+_pick_log_softmax.defvjp(_pick_log_softmax_fwd, _pick_log_softmax_bwd)
+
+
+def _nll_elements(
+    logp: Array, target: Array, weight: Array | None, ignore_index: int, logits: bool = False
+) -> tuple[Array, Array]:
     """Per-element ``-w[t] * logp[t]`` and per-element weights ``w[t]``, both 0 where ignored.
 
-    ``logp`` is ``(C,)``, ``(N, C)`` or ``(N, C, d...)``; ``target`` the matching index shape.
+    ``logp`` is ``(C,)``, ``(N, C)`` or ``(N, C, d...)``; ``target`` the matching index shape. With
+    ``logits=True`` it holds logits and ``logp[t]`` is ``log_softmax(logp)[t]`` (float32/float64 only).
     """
     class_dim = 0 if logp.ndim == 1 else 1
     n_classes = logp.shape[class_dim]
@@ -115,8 +175,13 @@ def _nll_elements(logp: Array, target: Array, weight: Array | None, ignore_index
     mask = target != ignore_index
     in_range = (target >= 0) & (target < n_classes)
     safe = jnp.where(mask & in_range, target, 0).astype(jnp.int32)
-    lp = jnp.moveaxis(logp, class_dim, -1)
-    picked = jnp.take_along_axis(lp, safe[..., None], axis=-1)[..., 0]
+    if n_classes == 0:
+        lp = jnp.moveaxis(logp, class_dim, -1)
+        picked = jnp.take_along_axis(lp, safe[..., None], axis=-1)[..., 0]
+    elif logits:
+        picked = _pick_log_softmax(logp, safe, class_dim)
+    else:
+        picked = _pick(logp, safe, class_dim, n_classes)
     # Out-of-range indices (possible only under jit, eager calls raise) give NaN.
     picked = jnp.where(in_range | ~mask, picked, jnp.asarray(jnp.nan, picked.dtype))
     if weight is None:
@@ -249,6 +314,10 @@ def cross_entropy(
     weight = _check_weight(weight, n_classes)
     if ls > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {ls}")
+    if not ls > 0.0 and input.dtype in (jnp.float32, jnp.float64):
+        # Fast path: log_softmax is never materialised; gradient in one pass (see _pick_log_softmax).
+        nll, w = _nll_elements(input, target, weight, ignore_index, logits=True)
+        return _reduce(nll, reduction, w)
     logp = _log_softmax(input, class_dim)
     nll, w = _nll_elements(logp, target, weight, ignore_index)
     nll_red = _reduce(nll, reduction, w)

@@ -227,3 +227,149 @@ def test_error_if_nonfinite_transform_under_checkify():
     assert "non-finite" in err.get()
     err, _ = step([jnp.array([3.0, 4.0])], state, params)
     assert err.get() is None
+
+
+# ------------------------------------------------------------------ nothing lost: the compat optimizers
+
+COMPAT = [
+    ("SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("Adam", {"lr": 0.01, "amsgrad": True}),
+    ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.5}),
+    ("Adagrad", {"lr": 0.05}),
+    ("Rprop", {"lr": 0.01}),
+    ("ASGD", {"lr": 0.01, "t0": 1}),
+]
+
+
+def _compat():
+    import jaxopt_losses.compat as C  # noqa: N812
+
+    return C
+
+
+def _two_groups(name, kw, p0):
+    C = _compat()  # noqa: N806
+    return getattr(C.optim, name)(
+        [{"params": [jnp.asarray(p0[0])]}, {"params": [jnp.asarray(p) for p in p0[1:]], "lr": 0.02}], **kw
+    )
+
+
+def _group_grads(gs):
+    return [[jnp.asarray(gs[0])], [jnp.asarray(g) for g in gs[1:]]]
+
+
+def _snapshot(opt):
+    sd = opt.state_dict()
+    params = [np.array(p) for p in jax.tree.leaves(opt.params)]
+    return params, jax.tree.map(np.array, sd["state"]), [dict(g) for g in sd["param_groups"]]
+
+
+def _assert_same(a, b):
+    pa, sa, ga = a
+    pb, sb, gb = b
+    for x, y in zip(pa, pb, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert jax.tree.structure(sa) == jax.tree.structure(sb)
+    jax.tree.map(np.testing.assert_array_equal, sa, sb)
+    assert ga == gb
+
+
+def _tensorize(sd):
+    return {
+        "state": {k: {n: torch.as_tensor(np.array(v)) for n, v in d.items()} for k, d in sd["state"].items()},
+        "param_groups": sd["param_groups"],
+    }
+
+
+@pytest.mark.parametrize(("name", "kw"), COMPAT, ids=[c[0] for c in COMPAT])
+def test_compat_save_restore_is_bitwise(name, kw):
+    p0, gs = init_params(SHAPES), grad_stream(SHAPES, 6)
+    a = _two_groups(name, kw, p0)
+    for g in gs[:3]:
+        a.step(_group_grads(g))
+    saved = a.state_dict()
+    snap = _snapshot(a)
+    # ours -> ours: loading what was saved reproduces the state dict bitwise, and the same future
+    b = _two_groups(name, kw, [np.array(p) for p in jax.tree.leaves(a.params)])
+    b.load_state_dict(saved)
+    _assert_same(_snapshot(b), snap)
+    # ours -> torch -> ours: torch's state dict of our state loads back bitwise
+    tparams = [torch.tensor(np.array(p), requires_grad=True) for p in jax.tree.leaves(a.params)]
+    topt = getattr(torch.optim, name)([{"params": tparams[:1]}, {"params": tparams[1:], "lr": 0.02}], **kw)
+    topt.load_state_dict(_tensorize(saved))
+    c = _two_groups(name, kw, [np.array(p) for p in jax.tree.leaves(a.params)])
+    c.load_state_dict(topt.state_dict())
+    _assert_same(_snapshot(c), snap)
+    for g in gs[3:]:
+        a.step(_group_grads(g))
+        b.step(_group_grads(g))
+        c.step(_group_grads(g))
+    _assert_same(_snapshot(b), _snapshot(a))
+    _assert_same(_snapshot(c), _snapshot(a))
+
+
+def test_compat_load_state_dict_is_atomic():
+    p0, gs = init_params(SHAPES), grad_stream(SHAPES, 2)
+    opt = _two_groups("Adam", {"lr": 0.01, "amsgrad": True}, p0)
+    opt.step(_group_grads(gs[0]))
+    good = opt.state_dict()
+    before = _snapshot(opt)
+
+    def variant(fn):
+        sd = {
+            "state": {k: dict(v) for k, v in good["state"].items()},
+            "param_groups": [dict(g) for g in good["param_groups"]],
+        }
+        fn(sd)
+        return sd
+
+    bad = [
+        variant(
+            lambda sd: sd["state"][2].update(exp_avg=np.zeros((5, 4), np.float32))
+        ),  # last param, group 2
+        variant(lambda sd: sd["state"][2].pop("max_exp_avg_sq")),
+        variant(lambda sd: sd["param_groups"][1].update(lr=-1.0)),  # invalid option in group 2
+        variant(lambda sd: sd["param_groups"][1].update(betas=(1.0, 0.9))),
+        variant(lambda sd: sd["param_groups"][1].update(params=[1])),  # group 2 has 2 params
+        variant(lambda sd: sd["param_groups"].pop()),
+        variant(
+            lambda sd: sd["state"][1].update(step=np.asarray(7.0, np.float32))
+        ),  # steps disagree in group 2
+    ]
+    for i, sd in enumerate(bad):
+        sd["param_groups"][0]["lr"] = 0.5  # group 1 is fine and would change if loading were not atomic
+        with pytest.raises(ValueError):
+            opt.load_state_dict(sd)
+        _assert_same(_snapshot(opt), before)
+        assert opt.param_groups[0]["lr"] == 0.01, i
+    # and the optimizer still steps exactly like an untouched twin
+    twin = _two_groups("Adam", {"lr": 0.01, "amsgrad": True}, p0)
+    twin.step(_group_grads(gs[0]))
+    opt.step(_group_grads(gs[1]))
+    twin.step(_group_grads(gs[1]))
+    _assert_same(_snapshot(opt), _snapshot(twin))
+
+
+@pytest.mark.parametrize(
+    "bad_grads",
+    [
+        lambda gs: [[jnp.asarray(gs[0])], [jnp.asarray(gs[1])]],  # a gradient missing in group 2
+        lambda gs: [[jnp.asarray(gs[0])], [jnp.asarray(gs[1]), jnp.ones((5, 4))]],  # wrong shape
+        lambda gs: [[jnp.asarray(g) for g in gs]],  # one group's worth for two groups
+        lambda gs: [jnp.asarray(g) for g in gs],  # not grouped
+    ],
+    ids=["missing", "shape", "groups", "flat"],
+)
+def test_compat_failed_step_changes_nothing(bad_grads):
+    p0, gs = init_params(SHAPES), grad_stream(SHAPES, 3)
+    opt = _two_groups("Adam", {"lr": 0.01}, p0)
+    twin = _two_groups("Adam", {"lr": 0.01}, p0)
+    for o in (opt, twin):
+        o.step(_group_grads(gs[0]))
+    before = _snapshot(opt)
+    with pytest.raises((ValueError, TypeError)):
+        opt.step(bad_grads(gs[1]))
+    _assert_same(_snapshot(opt), before)  # parameters and state still readable (not donated) and unchanged
+    opt.step(_group_grads(gs[1]))
+    twin.step(_group_grads(gs[1]))
+    _assert_same(_snapshot(opt), _snapshot(twin))

@@ -2,7 +2,6 @@ r"""Adam and AdamW, as ``torch.optim.Adam`` and ``torch.optim.AdamW``."""
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any, NamedTuple
 
@@ -13,22 +12,24 @@ import optax
 from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
+    check_betas,
+    check_fused,
     check_lr,
+    check_tensor_lr,
     increment,
     init_count,
     resolve,
     zeros_like_tree,
 )
-from jaxopt_losses.optim._sgd import (
-    _add_alpha,
-    _check_fused,
-    _check_tensor_lr,
-    _delta,
-    _is_number,
-    _lerp,
-    _opmath_dtype,
-    _rounder,
-    _scalar,
+from jaxopt_losses.optim._torch_math import (
+    add_alpha,
+    as_update,
+    is_number,
+    lerp,
+    one_minus_pow,
+    opmath_dtype,
+    rounder,
+    scalar,
 )
 
 Array = jax.Array
@@ -46,20 +47,20 @@ class AdamState(NamedTuple):
     max_exp_avg_sq: Any
 
 
-def _one_minus_pow(beta: Any, step: Array, dtype: Any) -> Array:
-    """``1 - beta**step`` (torch computes it in double), as ``-expm1(step * log(beta))`` for accuracy."""
-    if _is_number(beta):
-        log_beta = math.log(beta) if beta > 0 else -math.inf
-    else:
-        log_beta = jnp.log(jnp.asarray(beta).astype(dtype))
-    return -jnp.expm1(step.astype(dtype) * log_beta)
+def _bias_correction(beta: Any, step: Array, dtype: Any) -> Array:
+    """``1 - beta**step`` (torch computes it in double): :func:`one_minus_pow` for a Python ``beta``; for an
+    array ``beta`` (schedules, ``inject_hyperparams``) ``-expm1(step * log(beta))`` in ``dtype``, more
+    accurate than ``1 - beta**step`` in float32."""
+    t = step.astype(dtype)
+    if is_number(beta):
+        return one_minus_pow(beta, t)
+    return -jnp.expm1(t * jnp.log(jnp.asarray(beta).astype(dtype)))
 
 
 def _check_betas(betas: Any) -> None:
     if not isinstance(betas, tuple | list) or len(betas) != 2:
         raise ValueError(f"betas must be a pair, got {betas!r}")
-    for i, b in enumerate(betas):
-        check(lambda v: 0.0 <= v < 1.0, b, f"Invalid beta parameter at index {i}: {b}")
+    check_betas(betas)
 
 
 def _check_betas_types(betas: Any) -> None:
@@ -85,13 +86,13 @@ def _adam_core(
     name,
 ) -> optax.GradientTransformation:
     del capturable
-    _check_tensor_lr(lr)
+    check_tensor_lr(lr)
     check_lr(lr)
     check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
     _check_betas(betas)
     check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
     _check_betas_types(betas)
-    _check_fused(fused, foreach, differentiable)
+    check_fused(fused, foreach, differentiable)
 
     decay = not (isinstance(weight_decay, numbers.Real) and float(weight_decay) == 0.0)
     beta1, beta2 = betas
@@ -120,10 +121,10 @@ def _adam_core(
             # root of bias_correction2 stays per leaf: XLA rewrites ``x / sqrt(c)`` as ``x * rsqrt(c)``
             # only when that sqrt has a single user, and the results must stay bit-for-bit as before.)
             if c not in scalars_by_dtype:
-                lr_c, b1, b2 = _scalar(lr_t, c), _scalar(b1_t, c), _scalar(b2_t, c)
-                wd = _scalar(weight_decay, c) if decay else None
-                bias_correction1 = _one_minus_pow(b1, step, c)
-                bias_correction2 = _one_minus_pow(b2, step, c)
+                lr_c, b1, b2 = scalar(lr_t, c), scalar(b1_t, c), scalar(b2_t, c)
+                wd = scalar(weight_decay, c) if decay else None
+                bias_correction1 = _bias_correction(b1, step, c)
+                bias_correction2 = _bias_correction(b2, step, c)
                 step_size = lr_c / bias_correction1
                 scalars_by_dtype[c] = (
                     lr_c,
@@ -134,13 +135,13 @@ def _adam_core(
                     1 - b2,
                     -step_size,
                     bias_correction2,
-                    _scalar(eps, c),
+                    scalar(eps, c),
                 )
             return scalars_by_dtype[c]
 
         def leaf(g, p, m, v, vmax):
-            c = _opmath_dtype(p.dtype)
-            rnd = _rounder(p.dtype)
+            c = opmath_dtype(p.dtype)
+            rnd = rounder(p.dtype)
             g = g.astype(c)
             p32 = p.astype(c)
             lr_c, _, b2, wd, one_minus_b1, one_minus_b2, neg_step_size, bias_correction2, eps_c = scalars(c)
@@ -150,8 +151,8 @@ def _adam_core(
                 if decoupled_weight_decay:
                     p32 = rnd(p32 * (1 - lr_c * wd))
                 else:
-                    g = _add_alpha(g, p32, wd, p.dtype)
-            m = _lerp(m.astype(c), g, one_minus_b1, rnd)
+                    g = add_alpha(g, p32, wd, p.dtype)
+            m = lerp(m.astype(c), g, one_minus_b1, rnd)
             v = rnd(rnd(v.astype(c) * b2) + (one_minus_b2 * g) * g)
 
             if amsgrad:
@@ -163,7 +164,7 @@ def _adam_core(
             denom = rnd(rnd(rnd(jnp.sqrt(second)) / bias_correction2_sqrt) + eps_c)
             new_p = rnd(p32 + (neg_step_size * m) / denom)
             out_vmax = vmax.astype(p.dtype) if amsgrad else None
-            return _delta(new_p, p), m.astype(p.dtype), v.astype(p.dtype), out_vmax
+            return as_update(new_p, p), m.astype(p.dtype), v.astype(p.dtype), out_vmax
 
         treedef = jax.tree.structure(grads)
         g_l = treedef.flatten_up_to(grads)

@@ -70,6 +70,27 @@ def check_lr(lr: Any) -> None:
     check(lambda v: v >= 0.0, lr, f"Invalid learning rate: {lr}")
 
 
+def check_tensor_lr(lr: Any) -> None:
+    """torch's ``Tensor lr must be 1-element`` for an array ``lr`` (its size is known also for a tracer)."""
+    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
+        raise ValueError("Tensor lr must be 1-element")
+
+
+def check_betas(betas: Any) -> None:
+    """torch's ``Invalid beta parameter at index i: ...`` for a concrete beta outside ``[0, 1)``."""
+    for i, b in enumerate(betas):
+        check(lambda v: 0.0 <= v < 1.0, b, f"Invalid beta parameter at index {i}: {b}")
+
+
+def check_fused(fused: Any, foreach: Any, differentiable: Any) -> None:
+    """torch's RuntimeErrors for incompatible implementation switches (otherwise they are ignored)."""
+    if fused:
+        if differentiable:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
 def is_zero(x: Any) -> bool:
     """True only for a Python number equal to zero (structural decisions never look at arrays)."""
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and float(x) == 0.0
@@ -105,6 +126,16 @@ def zeros_like_tree(params: Any) -> Any:
 
 def full_like_tree(params: Any, value: Any) -> Any:
     return jax.tree.map(lambda p: full_like(p, value), params)
+
+
+def param_leaves(params: Any, treedef: Any, *, required: bool, message: str) -> list[Any]:
+    """The leaves of ``params`` in ``treedef``'s order; ``[None, ...]`` when ``params`` is None, which is
+    allowed only when not ``required`` (else ``ValueError(message)``, e.g. weight decay reads the params)."""
+    if params is None:
+        if required:
+            raise ValueError(message)
+        return [None] * treedef.num_leaves
+    return treedef.flatten_up_to(params)
 
 
 def cast_like(tree: Any, like: Any) -> Any:

@@ -12,21 +12,21 @@ from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
     check_lr,
+    check_tensor_lr,
     increment,
     init_count,
     is_zero,
     resolve,
     zeros_like_tree,
 )
-from jaxopt_losses.optim._sgd import (
-    _add_alpha,
-    _check_tensor_lr,
-    _delta,
-    _is_number,
-    _lerp,
-    _opmath_dtype,
-    _rounder,
-    _scalar,
+from jaxopt_losses.optim._torch_math import (
+    add_alpha,
+    as_update,
+    is_number,
+    lerp,
+    opmath_dtype,
+    rounder,
+    scalar,
 )
 
 Array = jax.Array
@@ -103,7 +103,7 @@ def rmsprop(
       >>> tx = rmsprop(lr=1e-2, momentum=0.9, centered=True)
     """
     del capturable, foreach, differentiable
-    _check_tensor_lr(lr)
+    check_tensor_lr(lr)
     check_lr(lr)
     check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
     check(lambda v: v >= 0.0, momentum, f"Invalid momentum value: {momentum}")
@@ -129,34 +129,34 @@ def rmsprop(
         lr_t, mom_t = resolve(lr, count), resolve(momentum, count)
 
         def leaf(g, p, sq, buf, ga):
-            c = _opmath_dtype(p.dtype)
-            rnd = _rounder(p.dtype)
+            c = opmath_dtype(p.dtype)
+            rnd = rounder(p.dtype)
             g = g.astype(c)
             p32 = p.astype(c)
-            a = _scalar(alpha, c)
+            a = scalar(alpha, c)
             if maximize:
                 g = -g
             if decay:
-                g = _add_alpha(g, p32, _scalar(weight_decay, c), p.dtype)
+                g = add_alpha(g, p32, scalar(weight_decay, c), p.dtype)
             sq = rnd(rnd(sq.astype(c) * a) + ((1 - a) * g) * g)
             if centered:
-                ga = _lerp(ga.astype(c), g, 1 - a, rnd)
+                ga = lerp(ga.astype(c), g, 1 - a, rnd)
                 avg = rnd(jnp.sqrt(rnd(sq + (-1.0 * ga) * ga)))
             else:
                 avg = rnd(jnp.sqrt(sq))
-            avg = rnd(avg + _scalar(eps, c))
-            neg_lr = -_scalar(lr_t, c)
+            avg = rnd(avg + scalar(eps, c))
+            neg_lr = -scalar(lr_t, c)
             plain = rnd(p32 + (neg_lr * g) / avg)
             if has_buffer:
-                m = _scalar(mom_t, c)
+                m = scalar(mom_t, c)
                 buf = rnd(rnd(buf.astype(c) * m) + g / avg)
-                with_momentum = _add_alpha(p32, buf, neg_lr, p.dtype)
-                new_p = with_momentum if _is_number(m) else jnp.where(m > 0, with_momentum, plain)
+                with_momentum = add_alpha(p32, buf, neg_lr, p.dtype)
+                new_p = with_momentum if is_number(m) else jnp.where(m > 0, with_momentum, plain)
                 buf = buf.astype(p.dtype)
             else:
                 new_p = plain
             return (
-                _delta(new_p, p),
+                as_update(new_p, p),
                 sq.astype(p.dtype),
                 buf,
                 ga.astype(p.dtype) if centered else None,

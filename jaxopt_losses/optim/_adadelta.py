@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxopt_losses.optim._base import (
@@ -15,19 +13,17 @@ from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
     check_lr,
+    check_tensor_lr,
     increment,
     init_count,
     is_zero,
+    param_leaves,
     resolve,
     zeros_like_tree,
 )
+from jaxopt_losses.optim._torch_math import as_update, cast_rounder, opmath_dtype, scalar
 
 _NO_PARAMS = "adadelta with weight_decay needs the parameters: call update(grads, state, params)."
-
-
-def _as(x: Any, dtype: Any) -> Any:
-    """A hyperparameter in the computation dtype: Python numbers stay weakly typed, arrays are cast."""
-    return x if isinstance(x, numbers.Real) else jnp.asarray(x).astype(dtype)
 
 
 class AdadeltaState(NamedTuple):
@@ -91,8 +87,7 @@ def adadelta(
         >>> params = optax.apply_updates(params, updates)
     """
     del foreach, capturable, differentiable
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     check_lr(lr)
     check(lambda v: 0.0 <= v <= 1.0, rho, f"Invalid rho value: {rho}")
     check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
@@ -106,12 +101,7 @@ def adadelta(
 
     def update_fn(updates, state, params=None):
         leaves, treedef = jax.tree.flatten(updates)
-        if params is None:
-            if use_wd:
-                raise ValueError(_NO_PARAMS)
-            p_leaves = [None] * len(leaves)
-        else:
-            p_leaves = treedef.flatten_up_to(params)
+        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
         lr_t = resolve(lr, state.count)
         new_updates, new_sq, new_acc = [], [], []
         for g, p, sq, acc in zip(
@@ -122,9 +112,9 @@ def adadelta(
             strict=True,
         ):
             dtype = sq.dtype
-            cd = jnp.promote_types(dtype, jnp.float32)
-            lr_c, rho_c, eps_c, wd = (_as(x, cd) for x in (lr_t, rho, eps, weight_decay))
-            r = (lambda x: x) if cd == dtype else (lambda x, dtype=dtype, cd=cd: x.astype(dtype).astype(cd))
+            cd = opmath_dtype(dtype)
+            lr_c, rho_c, eps_c, wd = (scalar(x, cd) for x in (lr_t, rho, eps, weight_decay))
+            r = cast_rounder(dtype)
             g = g.astype(cd)
             if maximize:
                 g = -g
@@ -142,7 +132,7 @@ def adadelta(
             if p is None or cd == p.dtype:
                 new_updates.append(step.astype(dtype))
             else:
-                new_updates.append((p.astype(cd) + step).astype(p.dtype) - p)
+                new_updates.append(as_update(p.astype(cd) + step, p))
         return treedef.unflatten(new_updates), AdadeltaState(
             count=increment(state.count),
             square_avg=treedef.unflatten(new_sq),

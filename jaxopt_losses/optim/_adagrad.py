@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxopt_losses.optim._base import (
@@ -15,19 +13,17 @@ from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
     check_lr,
+    check_tensor_lr,
     full_like_tree,
     increment,
     init_count,
     is_zero,
+    param_leaves,
     resolve,
 )
+from jaxopt_losses.optim._torch_math import as_update, cast_rounder, opmath_dtype, scalar
 
 _NO_PARAMS = "adagrad with weight_decay needs the parameters: call update(grads, state, params)."
-
-
-def _as(x: Any, dtype: Any) -> Any:
-    """A hyperparameter in the computation dtype: Python numbers stay weakly typed, arrays are cast."""
-    return x if isinstance(x, numbers.Real) else jnp.asarray(x).astype(dtype)
 
 
 class AdagradState(NamedTuple):
@@ -91,8 +87,7 @@ def adagrad(
         >>> updates, state = tx.update({"w": jnp.full(3, 0.5)}, state, params)
         >>> params = optax.apply_updates(params, updates)
     """
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     check_lr(lr)
     check(lambda v: v >= 0.0, lr_decay, f"Invalid lr_decay value: {lr_decay}")
     check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
@@ -114,12 +109,7 @@ def adagrad(
 
     def update_fn(updates, state, params=None):
         leaves, treedef = jax.tree.flatten(updates)
-        if params is None:
-            if use_wd:
-                raise ValueError(_NO_PARAMS)
-            p_leaves = [None] * len(leaves)
-        else:
-            p_leaves = treedef.flatten_up_to(params)
+        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
         sums = treedef.flatten_up_to(state.sum)
         # torch: clr = lr / (1 + (step - 1) * lr_decay), with step - 1 == the steps already taken.
         lr_t = resolve(lr, state.count)
@@ -127,9 +117,9 @@ def adagrad(
         new_updates, new_sums = [], []
         for g, p, s in zip(leaves, p_leaves, sums, strict=True):
             dtype = s.dtype
-            cd = jnp.promote_types(dtype, jnp.float32)
-            lr_c, lr_decay_c, wd, eps_c = (_as(x, cd) for x in (lr_t, lr_decay, weight_decay, eps))
-            r = (lambda x: x) if cd == dtype else (lambda x, dtype=dtype, cd=cd: x.astype(dtype).astype(cd))
+            cd = opmath_dtype(dtype)
+            lr_c, lr_decay_c, wd, eps_c = (scalar(x, cd) for x in (lr_t, lr_decay, weight_decay, eps))
+            r = cast_rounder(dtype)
             g = g.astype(cd)
             if maximize:
                 g = -g
@@ -138,12 +128,12 @@ def adagrad(
             clr = lr_c / (1 + state.count.astype(cd) * lr_decay_c)
             s = r(s.astype(cd) + g * g)
             std = r(r(jnp.sqrt(s)) + eps_c)
-            delta = -clr * g / std
+            step = -clr * g / std
             new_sums.append(s.astype(dtype))
             if p is None or cd == p.dtype:
-                new_updates.append(delta.astype(dtype))
+                new_updates.append(step.astype(dtype))
             else:
-                new_updates.append((p.astype(cd) + delta).astype(p.dtype) - p)
+                new_updates.append(as_update(p.astype(cd) + step, p))
         return treedef.unflatten(new_updates), AdagradState(
             count=increment(state.count), sum=treedef.unflatten(new_sums)
         )

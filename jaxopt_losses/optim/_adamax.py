@@ -2,50 +2,29 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxopt_losses.optim._base import (
     Array,
     ScalarOrSchedule,
     check,
+    check_betas,
     check_lr,
+    check_tensor_lr,
     increment,
     init_count,
     is_zero,
+    param_leaves,
     resolve,
     zeros_like_tree,
 )
+from jaxopt_losses.optim._torch_math import as_update, cast_rounder, lerp, one_minus_pow, opmath_dtype, scalar
 
 _NO_PARAMS = "adamax with weight_decay needs the parameters: call update(grads, state, params)."
-
-
-def _as(x: Any, dtype: Any) -> Any:
-    """A hyperparameter in the computation dtype: Python numbers stay weakly typed, arrays are cast."""
-    return x if isinstance(x, numbers.Real) else jnp.asarray(x).astype(dtype)
-
-
-def _one_minus_pow(base: Any, t: Array) -> Array:
-    """``1 - base ** t``; for a Python ``base`` in (0, 1) as ``-expm1(t * log(base))`` with the log taken in
-    double precision, which keeps a float32 result within an ulp or two of torch's double computation."""
-    if isinstance(base, numbers.Real) and 0.0 < float(base) < 1.0:
-        return -jnp.expm1(t * math.log(base))
-    return 1 - jnp.power(base, t)
-
-
-def _lerp(start: Array, end: Array, weight: Any) -> Array:
-    """torch CPU lerp: ``start + w (end - start)`` if ``|w| < 0.5``, else ``end - (end - start)(1 - w)``."""
-    small = lambda: start + weight * (end - start)
-    large = lambda: end - (end - start) * (1 - weight)
-    if isinstance(weight, numbers.Real):
-        return small() if abs(weight) < 0.5 else large()
-    return jnp.where(jnp.abs(weight) < 0.5, small(), large())
 
 
 class AdamaxState(NamedTuple):
@@ -112,13 +91,11 @@ def adamax(
         >>> params = optax.apply_updates(params, updates)
     """
     del foreach, differentiable, capturable
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     beta1, beta2 = betas
     check_lr(lr)
     check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
-    check(lambda v: 0.0 <= v < 1.0, beta1, f"Invalid beta parameter at index 0: {beta1}")
-    check(lambda v: 0.0 <= v < 1.0, beta2, f"Invalid beta parameter at index 1: {beta2}")
+    check_betas((beta1, beta2))
     check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
     use_wd = not is_zero(weight_decay)
 
@@ -129,12 +106,7 @@ def adamax(
 
     def update_fn(updates, state, params=None):
         leaves, treedef = jax.tree.flatten(updates)
-        if params is None:
-            if use_wd:
-                raise ValueError(_NO_PARAMS)
-            p_leaves = [None] * len(leaves)
-        else:
-            p_leaves = treedef.flatten_up_to(params)
+        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
         lr_t = resolve(lr, state.count)
         new_updates, new_m, new_u = [], [], []
         for g, p, m, u in zip(
@@ -145,25 +117,25 @@ def adamax(
             strict=True,
         ):
             dtype = m.dtype
-            cd = jnp.promote_types(dtype, jnp.float32)
-            lr_c, b1, b2, eps_c, wd = (_as(x, cd) for x in (lr_t, beta1, beta2, eps, weight_decay))
-            r = (lambda x: x) if cd == dtype else (lambda x, dtype=dtype, cd=cd: x.astype(dtype).astype(cd))
+            cd = opmath_dtype(dtype)
+            lr_c, b1, b2, eps_c, wd = (scalar(x, cd) for x in (lr_t, beta1, beta2, eps, weight_decay))
+            r = cast_rounder(dtype)
             g = g.astype(cd)
             if maximize:
                 g = -g
             if use_wd:
                 g = r(g + wd * p.astype(cd))
-            m = r(_lerp(m.astype(cd), g, 1 - b1))
+            m = lerp(m.astype(cd), g, 1 - b1, r)
             u = jnp.maximum(r(u.astype(cd) * b2), r(jnp.abs(g) + eps_c))
             t = (state.count + 1).astype(cd)
-            clr = lr_c / _one_minus_pow(b1, t)
+            clr = lr_c / one_minus_pow(b1, t)
             step = -clr * m / u
             new_m.append(m.astype(dtype))
             new_u.append(u.astype(dtype))
             if p is None or cd == p.dtype:
                 new_updates.append(step.astype(dtype))
             else:
-                new_updates.append((p.astype(cd) + step).astype(p.dtype) - p)
+                new_updates.append(as_update(p.astype(cd) + step, p))
         return treedef.unflatten(new_updates), AdamaxState(
             count=increment(state.count), exp_avg=treedef.unflatten(new_m), exp_inf=treedef.unflatten(new_u)
         )

@@ -6,21 +6,21 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from jaxopt_losses.optim._adamax import _as
 from jaxopt_losses.optim._base import (
     Array,
     ScalarOrSchedule,
     check,
     check_lr,
+    check_tensor_lr,
     increment,
     init_count,
     is_zero,
     resolve,
     zeros_like_tree,
 )
+from jaxopt_losses.optim._torch_math import as_update, cast_rounder, opmath_dtype, scalar
 
 
 class ASGDState(NamedTuple):
@@ -103,8 +103,7 @@ def asgd(
         >>> averaged = asgd_averaged_params(state)
     """
     del foreach, differentiable, capturable
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     check_lr(lr)
     check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
     use_wd = not is_zero(weight_decay)
@@ -126,9 +125,9 @@ def asgd(
         new_updates, new_ax = [], []
         for g, p, ax in zip(leaves, p_leaves, ax_leaves, strict=True):
             dtype = p.dtype
-            cd = jnp.promote_types(dtype, jnp.float32)
-            lambd_c, wd = _as(lambd, cd), _as(weight_decay, cd)
-            r = (lambda x: x) if cd == dtype else (lambda x, dtype=dtype, cd=cd: x.astype(dtype).astype(cd))
+            cd = opmath_dtype(dtype)
+            lambd_c, wd = scalar(lambd, cd), scalar(weight_decay, cd)
+            r = cast_rounder(dtype)
             g = g.astype(cd)
             if maximize:
                 g = -g
@@ -138,7 +137,7 @@ def asgd(
             eta = state.eta.astype(cd)
             new_p = r(p_c * (1 - lambd_c * eta))
             new_p = r(new_p + -eta * g)
-            update = new_p.astype(dtype) - p
+            update = as_update(new_p, p)
             # Average the parameters exactly as optax.apply_updates will produce them, so that ax == params
             # bit for bit before averaging starts (torch: ax.copy_(param)).
             new_p = (p + update).astype(dtype).astype(cd)
@@ -153,7 +152,7 @@ def asgd(
         # stored in float32 tensors.
         sd = jnp.result_type(jnp.float32, *(p.dtype for p in p_leaves))
         t = (state.count + 1).astype(sd)
-        lr_s, lambd_s, alpha_s, t0_s = (_as(x, sd) for x in (lr_t, lambd, alpha, t0))
+        lr_s, lambd_s, alpha_s, t0_s = (scalar(x, sd) for x in (lr_t, lambd, alpha, t0))
         eta = (lr_s / ((1 + lambd_s * lr_s * t) ** alpha_s)).astype(jnp.float32)
         mu = (1 / jnp.maximum(1, t - t0_s)).astype(jnp.float32)
         new_state = ASGDState(count=increment(state.count), eta=eta, mu=mu, ax=treedef.unflatten(new_ax))

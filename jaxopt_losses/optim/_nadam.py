@@ -8,21 +8,23 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from jaxopt_losses.optim._adamax import _as, _lerp, _one_minus_pow
 from jaxopt_losses.optim._base import (
     Array,
     ScalarOrSchedule,
     check,
+    check_betas,
     check_lr,
+    check_tensor_lr,
     increment,
     init_count,
     is_zero,
+    param_leaves,
     resolve,
     zeros_like_tree,
 )
+from jaxopt_losses.optim._torch_math import as_update, cast_rounder, lerp, one_minus_pow, opmath_dtype, scalar
 
 _NO_PARAMS = "nadam with weight_decay needs the parameters: call update(grads, state, params)."
 
@@ -109,13 +111,11 @@ def nadam(
         >>> params = optax.apply_updates(params, updates)
     """
     del foreach, capturable, differentiable
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     beta1, beta2 = betas
     check_lr(lr)
     check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
-    check(lambda v: 0.0 <= v < 1.0, beta1, f"Invalid beta parameter at index 0: {beta1}")
-    check(lambda v: 0.0 <= v < 1.0, beta2, f"Invalid beta parameter at index 1: {beta2}")
+    check_betas((beta1, beta2))
     check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
     check(lambda v: v >= 0.0, momentum_decay, f"Invalid momentum_decay value: {momentum_decay}")
     use_wd = not is_zero(weight_decay)
@@ -130,29 +130,24 @@ def nadam(
 
     def update_fn(updates, state, params=None):
         leaves, treedef = jax.tree.flatten(updates)
-        if params is None:
-            if use_wd:
-                raise ValueError(_NO_PARAMS)
-            p_leaves = [None] * len(leaves)
-        else:
-            p_leaves = treedef.flatten_up_to(params)
+        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
         lr_t = resolve(lr, state.count)
         m_leaves = treedef.flatten_up_to(state.exp_avg)
         v_leaves = treedef.flatten_up_to(state.exp_avg_sq)
 
         # torch: mu_product (a float32 tensor) *= mu, with mu computed in double and rounded to float32.
         sd = jnp.result_type(jnp.float32, *(m.dtype for m in m_leaves))
-        mu_s = _momentum(_as(beta1, sd), _as(momentum_decay, sd), (state.count + 1).astype(sd))
+        mu_s = _momentum(scalar(beta1, sd), scalar(momentum_decay, sd), (state.count + 1).astype(sd))
         mu_product = state.mu_product * mu_s.astype(jnp.float32)
 
         new_updates, new_m, new_v = [], [], []
         for g, p, m, v in zip(leaves, p_leaves, m_leaves, v_leaves, strict=True):
             dtype = m.dtype
-            cd = jnp.promote_types(dtype, jnp.float32)
+            cd = opmath_dtype(dtype)
             lr_c, b1, b2, eps_c, wd, md = (
-                _as(x, cd) for x in (lr_t, beta1, beta2, eps, weight_decay, momentum_decay)
+                scalar(x, cd) for x in (lr_t, beta1, beta2, eps, weight_decay, momentum_decay)
             )
-            r = (lambda x: x) if cd == dtype else (lambda x, dtype=dtype, cd=cd: x.astype(dtype).astype(cd))
+            r = cast_rounder(dtype)
             g = g.astype(cd)
             if maximize:
                 g = -g
@@ -165,9 +160,9 @@ def nadam(
             t = (state.count + 1).astype(cd)
             mu = _momentum(b1, md, t)
             mu_next = _momentum(b1, md, t + 1)
-            m = r(_lerp(m.astype(cd), g, 1 - b1))
+            m = lerp(m.astype(cd), g, 1 - b1, r)
             v = r(r(v.astype(cd) * b2) + (1 - b2) * g * g)
-            denom = r(r(jnp.sqrt(r(v / _one_minus_pow(b2, t)))) + eps_c)
+            denom = r(r(jnp.sqrt(r(v / one_minus_pow(b2, t)))) + eps_c)
             mu_prod = mu_product.astype(cd)
             c_grad = -lr_c * (1.0 - mu) / (1.0 - mu_prod)
             c_avg = (-lr_c * mu_next) / (1.0 - mu_prod * mu_next)
@@ -178,7 +173,7 @@ def nadam(
             else:
                 new_p = r((p.astype(cd) if base is None else base) + c_grad * g / denom)
                 new_p = r(new_p + c_avg * m / denom)
-                new_updates.append(new_p.astype(p.dtype) - p)
+                new_updates.append(as_update(new_p, p))
         return treedef.unflatten(new_updates), NAdamState(
             count=increment(state.count),
             exp_avg=treedef.unflatten(new_m),

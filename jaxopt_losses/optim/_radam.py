@@ -8,21 +8,23 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from jaxopt_losses.optim._adamax import _as, _lerp, _one_minus_pow
 from jaxopt_losses.optim._base import (
     Array,
     ScalarOrSchedule,
     check,
+    check_betas,
     check_lr,
+    check_tensor_lr,
     increment,
     init_count,
     is_zero,
+    param_leaves,
     resolve,
     zeros_like_tree,
 )
+from jaxopt_losses.optim._torch_math import as_update, cast_rounder, lerp, one_minus_pow, opmath_dtype, scalar
 
 _NO_PARAMS = "radam with weight_decay needs the parameters: call update(grads, state, params)."
 
@@ -104,13 +106,11 @@ def radam(
         >>> params = optax.apply_updates(params, updates)
     """
     del foreach, capturable, differentiable
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     beta1, beta2 = betas
     check_lr(lr)
     check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
-    check(lambda v: 0.0 <= v < 1.0, beta1, f"Invalid beta parameter at index 0: {beta1}")
-    check(lambda v: 0.0 <= v < 1.0, beta2, f"Invalid beta parameter at index 1: {beta2}")
+    check_betas((beta1, beta2))
     check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
     use_wd = not is_zero(weight_decay)
 
@@ -121,12 +121,7 @@ def radam(
 
     def update_fn(updates, state, params=None):
         leaves, treedef = jax.tree.flatten(updates)
-        if params is None:
-            if use_wd:
-                raise ValueError(_NO_PARAMS)
-            p_leaves = [None] * len(leaves)
-        else:
-            p_leaves = treedef.flatten_up_to(params)
+        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
         lr_t = resolve(lr, state.count)
         new_updates, new_m, new_v = [], [], []
         for g, p, m, v in zip(
@@ -137,9 +132,9 @@ def radam(
             strict=True,
         ):
             dtype = m.dtype
-            cd = jnp.promote_types(dtype, jnp.float32)
-            lr_c, b1, b2, eps_c, wd = (_as(x, cd) for x in (lr_t, beta1, beta2, eps, weight_decay))
-            r = (lambda x: x) if cd == dtype else (lambda x, dtype=dtype, cd=cd: x.astype(dtype).astype(cd))
+            cd = opmath_dtype(dtype)
+            lr_c, b1, b2, eps_c, wd = (scalar(x, cd) for x in (lr_t, beta1, beta2, eps, weight_decay))
+            r = cast_rounder(dtype)
             g = g.astype(cd)
             if maximize:
                 g = -g
@@ -149,12 +144,12 @@ def radam(
                     base = r(p.astype(cd) * (1 - lr_c * wd))
                 else:
                     g = r(g + wd * p.astype(cd))
-            m = r(_lerp(m.astype(cd), g, 1 - b1))
+            m = lerp(m.astype(cd), g, 1 - b1, r)
             v = r(r(v.astype(cd) * b2) + (1 - b2) * g * g)
 
             t = (state.count + 1).astype(cd)
-            bc1 = _one_minus_pow(b1, t)
-            bc2 = _one_minus_pow(b2, t)
+            bc1 = one_minus_pow(b1, t)
+            bc2 = one_minus_pow(b2, t)
             bc_m = r(m / bc1)
             rho_inf = 2 / (1 - b2) - 1
             rho_t = rho_inf - 2 * t * _pow(b2, t) / bc2
@@ -175,7 +170,7 @@ def radam(
                 new_updates.append(step.astype(dtype))
             else:
                 new_p = r((p.astype(cd) if base is None else base) + step)
-                new_updates.append(new_p.astype(p.dtype) - p)
+                new_updates.append(as_update(new_p, p))
         return treedef.unflatten(new_updates), RAdamState(
             count=increment(state.count),
             exp_avg=treedef.unflatten(new_m),

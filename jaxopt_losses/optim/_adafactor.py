@@ -12,12 +12,14 @@ import optax
 from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
+    check_tensor_lr,
     increment,
     init_count,
     is_zero,
     resolve,
     zeros_like,
 )
+from jaxopt_losses.optim._torch_math import lerp_where
 
 
 class AdafactorState(NamedTuple):
@@ -38,19 +40,6 @@ class AdafactorState(NamedTuple):
 
 def _is_none(x: Any) -> bool:
     return x is None
-
-
-def _lerp(start, end, weight):
-    """torch.lerp: ``start + w (end - start)`` for ``|w| < 0.5``, else ``end - (end - start)(1 - w)``."""
-    small = jnp.abs(weight) < 0.5
-    coeff = jnp.where(small, weight, weight - 1)
-    base = jnp.where(small, start, end)
-    return base + coeff * (end - start)
-
-
-def _check_lr_tensor(lr: Any) -> None:
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
 
 
 def adafactor(
@@ -107,7 +96,7 @@ def adafactor(
         >>> params = optax.apply_updates(params, updates)
     """
     del foreach
-    _check_lr_tensor(lr)
+    check_tensor_lr(lr)
     check(lambda v: 0.0 <= v, lr, f"Learning rate should be >= 0 but is: {lr}")
     check(lambda v: 0.0 >= v, beta2_decay, f"beta2_decay should be <= 0 but is: {beta2_decay}")
     eps1, eps2 = eps
@@ -155,13 +144,13 @@ def adafactor(
             if g.ndim > 1:
                 g2 = g * g
                 row_mean = jnp.square(jnp.sqrt(jnp.sum(g2, axis=-1, keepdims=True))) / g.shape[-1]
-                row = _lerp(row, row_mean, w)
+                row = lerp_where(row, row_mean, w)
                 col_mean = jnp.square(jnp.sqrt(jnp.sum(g2, axis=-2, keepdims=True))) / g.shape[-2]
-                col = _lerp(col, col_mean, w)
+                col = lerp_where(col, col_mean, w)
                 var_est = row * col
                 var_est = var_est / jnp.maximum(jnp.mean(row, axis=-2, keepdims=True), e1)
             else:
-                var = _lerp(var, g * g, w)
+                var = lerp_where(var, g * g, w)
                 var_est = var
             upd = jax.lax.rsqrt(jnp.maximum(var_est, e1 * e1)) * g
             denom = jnp.maximum(1.0, jnp.linalg.norm(upd.ravel()) / (np.sqrt(numel) * jnp.asarray(d, dtype)))

@@ -12,6 +12,7 @@ from jaxopt_losses.optim._base import (
     Array,
     ScalarOrSchedule,
     check,
+    check_fused,
     check_lr,
     check_tensor_lr,
     full_like_tree,
@@ -97,11 +98,7 @@ def adagrad(
         f"Invalid initial_accumulator_value value: {initial_accumulator_value}",
     )
     check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
-    if fused:
-        if differentiable:
-            raise RuntimeError("`fused` does not support `differentiable`")
-        if foreach:
-            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    check_fused(fused, foreach, differentiable)
     use_wd = not is_zero(weight_decay)
 
     def init_fn(params):

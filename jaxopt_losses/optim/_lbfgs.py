@@ -7,12 +7,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from jaxopt_losses.optim._base import ScalarOrSchedule, check, increment, init_count, resolve
+from jaxopt_losses.optim._base import ScalarOrSchedule, check, check_tensor_lr, increment, init_count, resolve
 
 
 class LBFGSState(NamedTuple):
@@ -259,8 +258,7 @@ def lbfgs(
         >>> for _ in range(5):
         ...     params, state = step(params, state)
     """
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     check(lambda v: 0.0 <= v, lr, f"Invalid learning rate: {lr}")
     if max_eval is None:
         max_eval = max_iter * 5 // 4

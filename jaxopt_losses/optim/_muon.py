@@ -8,18 +8,19 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
+    check_tensor_lr,
     increment,
     init_count,
     is_zero,
     resolve,
     zeros_like_tree,
 )
+from jaxopt_losses.optim._torch_math import lerp_where
 
 EPS = 1e-7
 DEFAULT_A = 3.4445
@@ -33,14 +34,6 @@ class MuonState(NamedTuple):
 
     count: jax.Array
     momentum_buffer: Any
-
-
-def _lerp(start, end, weight):
-    """torch.lerp: ``start + w (end - start)`` for ``|w| < 0.5``, else ``end - (end - start)(1 - w)``."""
-    small = abs(weight) < 0.5 if isinstance(weight, float) else jnp.abs(weight) < 0.5
-    coeff = jnp.where(small, weight, weight - 1)
-    base = jnp.where(small, start, end)
-    return base + coeff * (end - start)
 
 
 def _bf16_mm(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -137,8 +130,7 @@ def muon(
         >>> updates, state = tx.update(params, state, params)
         >>> params = optax.apply_updates(params, updates)
     """
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     check(lambda v: 0.0 <= v, lr, f"Learning rate should be >= 0 but is: {lr}")
     check(lambda v: 0.0 <= v, momentum, f"momentum should be >= 0 but is: {momentum}")
     check(lambda v: 0.0 <= v, weight_decay, f"weight decay should be >= 0 but is: {weight_decay}")
@@ -164,8 +156,8 @@ def muon(
     @jax.jit
     def _leaf(g, p, buf, lr_t, momentum, weight_decay_v):
         dtype = p.dtype
-        buf = _lerp(buf, g, jnp.asarray(1 - momentum, dtype))
-        upd = _lerp(g, buf, jnp.asarray(momentum, dtype)) if nesterov else buf
+        buf = lerp_where(buf, g, jnp.asarray(1 - momentum, dtype))
+        upd = lerp_where(g, buf, jnp.asarray(momentum, dtype)) if nesterov else buf
         ortho = zeropower_via_newtonschulz(upd, tuple(ns_coefficients), ns_steps, eps)
         adjusted = jnp.asarray(_adjust_lr(lr_t, adjust_lr_fn, p.shape), dtype)
         delta = -adjusted * ortho.astype(dtype)

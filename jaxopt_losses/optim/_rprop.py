@@ -6,13 +6,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxopt_losses.optim._base import (
     Array,
     ScalarOrSchedule,
     check_lr,
+    check_tensor_lr,
     concrete_value,
     full_like_tree,
     increment,
@@ -82,8 +82,7 @@ def rprop(
         >>> params = optax.apply_updates(params, updates)
     """
     del capturable, foreach, differentiable
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     check_lr(lr)
     etaminus, etaplus = etas
     step_size_min, step_size_max = step_sizes

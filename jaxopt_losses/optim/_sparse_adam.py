@@ -7,13 +7,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.experimental import sparse as jsparse
 
 from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
+    check_tensor_lr,
     concrete_value,
     increment,
     init_count,
@@ -108,8 +108,7 @@ def sparse_adam(
         >>> updates, state = tx.update(g, state, table)
         >>> table = optax.apply_updates(table, updates)  # only rows 1 and 7 change
     """
-    if isinstance(lr, jax.Array | np.ndarray) and np.size(lr) != 1:
-        raise ValueError("Tensor lr must be 1-element")
+    check_tensor_lr(lr)
     check(lambda v: 0.0 < v, lr, f"Invalid learning rate: {lr}")
     check(lambda v: 0.0 < v, eps, f"Invalid epsilon value: {eps}")
     beta1, beta2 = betas

@@ -101,6 +101,19 @@ def lerp(start: Array, end: Array, weight: Any, rnd: Callable[[Array], Array] = 
     return rnd(jnp.where(jnp.abs(weight) < 0.5, small, large))
 
 
+def lerp_where(start: Array, end: Array, weight: Any) -> Array:
+    """torch's lerp as one expression ``base + coeff * (end - start)``, with ``(base, coeff)`` selected as
+    ``(start, weight)`` if ``|weight| < 0.5`` else ``(end, weight - 1)``, computed in the operands' dtype.
+
+    Equal to :func:`lerp` in float32/float64 but not bit for bit in bfloat16, where XLA rounds the two
+    graphs' intermediates differently; used by muon and adafactor (which compute in the parameter's dtype).
+    """
+    small = abs(weight) < 0.5 if isinstance(weight, float) else jnp.abs(weight) < 0.5
+    coeff = jnp.where(small, weight, weight - 1)
+    base = jnp.where(small, start, end)
+    return base + coeff * (end - start)
+
+
 def add_alpha(a: Array, b: Array, alpha: Any, dtype: Any) -> Array:
     """``a.add(b, alpha=alpha)`` for a tensor of ``dtype``, with ``a``, ``b`` in the opmath dtype.
 

@@ -15,11 +15,13 @@ import torch
 
 from jaxopt_losses.optim import AdamState, RMSpropState, SGDState, adam, adamw, rmsprop, sgd
 from tests.torch_ref import (
+    SetEachStep,
     assert_trajectories_close,
-    count_compiles,
     grad_stream,
     init_params,
     run_jax,
+    run_jax_lr_change,
+    run_jax_vmapped_lrs,
     run_torch,
 )
 
@@ -158,20 +160,6 @@ def test_bfloat16_matches_torch_bfloat16_bit_for_bit(name, kwargs):
 # ---------------------------------------------------------------- schedules for lr, momentum and betas
 
 
-class _SetEachStep:
-    """A torch 'scheduler' that sets ``group[key] = fn(t)`` after step t (t = 1, 2, ...)."""
-
-    def __init__(self, opt, key, fn):
-        self.opt, self.key, self.fn, self.t = opt, key, fn, 0
-        for g in opt.param_groups:
-            g[key] = fn(0)
-
-    def step(self):
-        self.t += 1
-        for g in self.opt.param_groups:
-            g[self.key] = self.fn(self.t)
-
-
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop"])
 @pytest.mark.parametrize("kind", ["lambda", "step"])
 def test_lr_schedule_matches_torch_scheduler(name, kind):
@@ -198,14 +186,14 @@ def test_momentum_and_beta_schedules_match_torch():
     for name, kwargs in (("sgd", dict(nesterov=True)), ("rmsprop", {})):
         ours = run_jax(OURS[name][0](lr=0.01, momentum=mom_j, **kwargs), P0, GRADS)
         ref = _torch_traj(
-            name, dict(lr=0.01, momentum=0.9, **kwargs), scheduler=lambda o: _SetEachStep(o, "momentum", mom)
+            name, dict(lr=0.01, momentum=0.9, **kwargs), scheduler=lambda o: SetEachStep(o, "momentum", mom)
         )
         assert_trajectories_close(ours, ref)
     ours = run_jax(adam(lr=0.01, betas=(mom_j, 0.999), amsgrad=True), P0, GRADS)
     ref = _torch_traj(
         "adam",
         dict(lr=0.01, amsgrad=True),
-        scheduler=lambda o: _SetEachStep(o, "betas", lambda t: (mom(t), 0.999)),
+        scheduler=lambda o: SetEachStep(o, "betas", lambda t: (mom(t), 0.999)),
     )
     assert_trajectories_close(ours, ref)
 
@@ -225,25 +213,11 @@ INJECT = [
 @pytest.mark.parametrize("name,kwargs", INJECT, ids=[f"{n}-{i}" for i, (n, _) in enumerate(INJECT)])
 def test_inject_hyperparams_lr_change_does_not_recompile(name, kwargs):
     tx = optax.inject_hyperparams(OURS[name][0])(**kwargs)
-    params = [jnp.asarray(p) for p in P0]
-    state = tx.init(params)
-
-    @jax.jit
-    def step(params, state, g):
-        updates, state = tx.update(g, state, params)
-        return optax.apply_updates(params, updates), state
-
-    compiles = count_compiles(step)
-    traj = []
-    for t, g in enumerate(GRADS[:40]):
-        if t == 20:
-            state.hyperparams["lr"] = jnp.asarray(0.003, state.hyperparams["lr"].dtype)
-        params, state = step(params, state, [jnp.asarray(x) for x in g])
-        traj.append([np.asarray(p) for p in params])
-    assert compiles() == 1
+    traj, compiles = run_jax_lr_change(tx, P0, GRADS[:40], at=20, new_lr=0.003)
+    assert compiles == 1
 
     lr_at = lambda t: kwargs["lr"] if t < 20 else 0.003
-    ref = _torch_traj(name, kwargs, grads=GRADS[:40], scheduler=lambda o: _SetEachStep(o, "lr", lr_at))
+    ref = _torch_traj(name, kwargs, grads=GRADS[:40], scheduler=lambda o: SetEachStep(o, "lr", lr_at))
     assert_trajectories_close(traj, ref)
 
 
@@ -252,25 +226,8 @@ def test_vmap_over_learning_rates_equals_separate_torch_runs(name):
     lrs = np.array([0.001, 0.01, 0.05], np.float32)
     extra = {"sgd": dict(momentum=0.9), "adam": dict(amsgrad=True), "rmsprop": dict(momentum=0.5)}[name]
     steps = 30
-    stacked = [jnp.stack([jnp.asarray(GRADS[t][i]) for t in range(steps)]) for i in range(len(P0))]
-
-    @jax.jit
-    @jax.vmap
-    def run(lr):
-        tx = OURS[name][0](lr=lr, **extra)
-        params = [jnp.asarray(p) for p in P0]
-
-        def body(carry, g):
-            params, state = carry
-            updates, state = tx.update(g, state, params)
-            params = optax.apply_updates(params, updates)
-            return (params, state), params
-
-        return jax.lax.scan(body, (params, tx.init(params)), stacked)[1]
-
-    trajs = run(jnp.asarray(lrs))
-    for k, lr in enumerate(lrs):
-        ours = [[np.asarray(trajs[i][k, t]) for i in range(len(P0))] for t in range(steps)]
+    trajs = run_jax_vmapped_lrs(lambda lr: OURS[name][0](lr=lr, **extra), lrs, P0, GRADS[:steps])
+    for ours, lr in zip(trajs, lrs, strict=True):
         ref = _torch_traj(name, dict(lr=float(lr), **extra), grads=GRADS[:steps])
         assert_trajectories_close(ours, ref)
 

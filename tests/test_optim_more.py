@@ -31,11 +31,13 @@ from jaxopt_losses.optim import (
     rprop,
 )
 from tests.torch_ref import (
+    SetEachStep,
     assert_trajectories_close,
-    count_compiles,
     grad_stream,
     init_params,
     run_jax,
+    run_jax_lr_change,
+    run_jax_vmapped_lrs,
     run_torch,
 )
 
@@ -226,20 +228,6 @@ def test_asgd_averaged_params_match_torch_state_ax(kwargs):
 # ---------------------------------------------------------------- schedules, inject_hyperparams, vmap
 
 
-class _SetEachStep:
-    """A torch 'scheduler' that sets ``group[key] = fn(t)`` after step t (t = 1, 2, ...)."""
-
-    def __init__(self, opt, key, fn):
-        self.opt, self.key, self.fn, self.t = opt, key, fn, 0
-        for g in opt.param_groups:
-            g[key] = fn(0)
-
-    def step(self):
-        self.t += 1
-        for g in self.opt.param_groups:
-            g[self.key] = self.fn(self.t)
-
-
 @pytest.mark.parametrize("name", ["adagrad", "radam", "asgd"])
 def test_lr_schedule_matches_torch_scheduler(name):
     extra = {"adagrad": dict(lr_decay=0.01), "radam": dict(decoupled_weight_decay=True, weight_decay=0.1)}
@@ -261,25 +249,11 @@ INJECT = [
 @pytest.mark.parametrize("name,kwargs", INJECT, ids=[n for n, _ in INJECT])
 def test_inject_hyperparams_lr_change_does_not_recompile(name, kwargs):
     tx = optax.inject_hyperparams(OURS[name][0])(**kwargs)
-    params = [jnp.asarray(p) for p in P0]
-    state = tx.init(params)
-
-    @jax.jit
-    def step(params, state, g):
-        updates, state = tx.update(g, state, params)
-        return optax.apply_updates(params, updates), state
-
-    compiles = count_compiles(step)
-    traj = []
-    for t, g in enumerate(GRADS[:40]):
-        if t == 20:
-            state.hyperparams["lr"] = jnp.asarray(0.003, state.hyperparams["lr"].dtype)
-        params, state = step(params, state, [jnp.asarray(x) for x in g])
-        traj.append([np.asarray(p) for p in params])
-    assert compiles() == 1
+    traj, compiles = run_jax_lr_change(tx, P0, GRADS[:40], at=20, new_lr=0.003)
+    assert compiles == 1
 
     lr_at = lambda t: kwargs["lr"] if t < 20 else 0.003
-    ref = _torch_traj(name, kwargs, grads=GRADS[:40], scheduler=lambda o: _SetEachStep(o, "lr", lr_at))
+    ref = _torch_traj(name, kwargs, grads=GRADS[:40], scheduler=lambda o: SetEachStep(o, "lr", lr_at))
     assert_trajectories_close(traj, ref)
 
 
@@ -287,25 +261,8 @@ def test_inject_hyperparams_lr_change_does_not_recompile(name, kwargs):
 def test_vmap_over_learning_rates_equals_separate_torch_runs(name):
     lrs = np.array([0.001, 0.01, 0.05], np.float32)
     steps = 30
-    stacked = [jnp.stack([jnp.asarray(GRADS[t][i]) for t in range(steps)]) for i in range(len(P0))]
-
-    @jax.jit
-    @jax.vmap
-    def run(lr):
-        tx = OURS[name][0](lr=lr, weight_decay=0.1)
-        params = [jnp.asarray(p) for p in P0]
-
-        def body(carry, g):
-            params, state = carry
-            updates, state = tx.update(g, state, params)
-            params = optax.apply_updates(params, updates)
-            return (params, state), params
-
-        return jax.lax.scan(body, (params, tx.init(params)), stacked)[1]
-
-    trajs = run(jnp.asarray(lrs))
-    for k, lr in enumerate(lrs):
-        ours = [[np.asarray(trajs[i][k, t]) for i in range(len(P0))] for t in range(steps)]
+    trajs = run_jax_vmapped_lrs(lambda lr: OURS[name][0](lr=lr, weight_decay=0.1), lrs, P0, GRADS[:steps])
+    for ours, lr in zip(trajs, lrs, strict=True):
         ref = _torch_traj(name, dict(lr=float(lr), weight_decay=0.1), grads=GRADS[:steps])
         assert_trajectories_close(ours, ref)
 

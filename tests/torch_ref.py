@@ -24,7 +24,9 @@ _TORCH_DTYPES = {
 }
 
 
-def init_params(shapes: Sequence[tuple[int, ...]] = SHAPES, seed: int = 0, dtype=np.float32) -> list[np.ndarray]:
+def init_params(
+    shapes: Sequence[tuple[int, ...]] = SHAPES, seed: int = 0, dtype=np.float32
+) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(s).astype(dtype) for s in shapes]
 
@@ -62,6 +64,20 @@ def run_torch(
             sched.step()
         traj.append([p.detach().numpy().copy() for p in params])
     return traj
+
+
+class SetEachStep:
+    """A torch 'scheduler' that sets ``group[key] = fn(t)`` after step t (t = 1, 2, ...)."""
+
+    def __init__(self, opt, key, fn):
+        self.opt, self.key, self.fn, self.t = opt, key, fn, 0
+        for g in opt.param_groups:
+            g[key] = fn(0)
+
+    def step(self):
+        self.t += 1
+        for g in self.opt.param_groups:
+            g[self.key] = self.fn(self.t)
 
 
 def run_jax(
@@ -122,3 +138,62 @@ def max_deviation(ours, ref) -> float:
 def count_compiles(fn: Callable[..., Any]) -> Callable[[], int]:
     """Wrap a jitted function's cache size for recompile checks: returns a zero-argument counter."""
     return lambda: fn._cache_size()  # type: ignore[attr-defined]
+
+
+def run_jax_lr_change(
+    tx: optax.GradientTransformation,
+    params0: Sequence[np.ndarray],
+    grads: Sequence[Sequence[np.ndarray]],
+    *,
+    at: int,
+    new_lr: float,
+) -> tuple[list[list[np.ndarray]], int]:
+    """Run an :func:`optax.inject_hyperparams` transformation jitted, setting ``lr`` to ``new_lr`` before
+    step ``at``; returns the trajectory and how many times the step compiled."""
+    params = [jnp.asarray(p) for p in params0]
+    state = tx.init(params)
+
+    @jax.jit
+    def step(params, state, g):
+        updates, state = tx.update(g, state, params)
+        return optax.apply_updates(params, updates), state
+
+    traj = []
+    for t, g in enumerate(grads):
+        if t == at:
+            state.hyperparams["lr"] = jnp.asarray(new_lr, state.hyperparams["lr"].dtype)
+        params, state = step(params, state, [jnp.asarray(x) for x in g])
+        traj.append([np.asarray(p) for p in params])
+    return traj, count_compiles(step)()
+
+
+def run_jax_vmapped_lrs(
+    make_tx: Callable[[Any], optax.GradientTransformation],
+    lrs: Sequence[float],
+    params0: Sequence[np.ndarray],
+    grads: Sequence[Sequence[np.ndarray]],
+) -> list[list[list[np.ndarray]]]:
+    """One jitted, vmapped program running ``make_tx(lr)`` for every ``lr`` (a ``lax.scan`` over ``grads``);
+    returns one trajectory per learning rate."""
+    steps = len(grads)
+    stacked = [jnp.stack([jnp.asarray(grads[t][i]) for t in range(steps)]) for i in range(len(params0))]
+
+    @jax.jit
+    @jax.vmap
+    def run(lr):
+        tx = make_tx(lr)
+        params = [jnp.asarray(p) for p in params0]
+
+        def body(carry, g):
+            params, state = carry
+            updates, state = tx.update(g, state, params)
+            params = optax.apply_updates(params, updates)
+            return (params, state), params
+
+        return jax.lax.scan(body, (params, tx.init(params)), stacked)[1]
+
+    trajs = run(jnp.asarray(np.asarray(lrs, np.float32)))
+    return [
+        [[np.asarray(trajs[i][k, t]) for i in range(len(params0))] for t in range(steps)]
+        for k in range(len(lrs))
+    ]

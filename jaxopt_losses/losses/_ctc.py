@@ -16,10 +16,24 @@ _CHECKING = " (while checking arguments for ctc_loss_allocate_outputs)"
 
 
 def _logsumexp3(a: Array, b: Array, c: Array) -> Array:
-    """torch's CPU kernel: ``log(exp(a-m) + exp(b-m) + exp(c-m)) + m``, ``m = 0`` when all are ``-inf``."""
+    """torch's CPU kernel: ``log(exp(a-m) + exp(b-m) + exp(c-m)) + m``, ``m = 0`` when all are ``-inf``.
+
+    With two exponentials instead of three, bit for bit: the maximum's term is ``exp(0) = 1`` exactly, so
+    only the other two are exponentiated and the three terms are added in torch's order (``(x + y) + z``;
+    ``1 + x`` equals ``x + 1``). ``(m - m) + 1`` is that 1 for finite ``m`` and NaN for ``m = +inf``, as in
+    torch; all ``-inf`` gives ``-inf``; a NaN argument gives NaN. The scans spend their time in these
+    exponentials (about 30% faster).
+    """
     m = jnp.maximum(jnp.maximum(a, b), c)
-    m = jnp.where(m == -jnp.inf, jnp.zeros_like(m), m)
-    return jnp.log(jnp.exp(a - m) + jnp.exp(b - m) + jnp.exp(c - m)) + m
+    a_max = a == m
+    ab_max = a_max | (b == m)
+    o1 = jnp.where(a_max, b, a)
+    o2 = jnp.where(ab_max, c, b)
+    e1 = jnp.exp(o1 - m)
+    e2 = jnp.exp(o2 - m)
+    one = (m - m) + 1
+    total = jnp.where(ab_max, (one + e1) + e2, (e1 + e2) + one)
+    return jnp.where(m == -jnp.inf, m, jnp.log(total) + m)
 
 
 def _shift(x: Array, k: int) -> Array:
@@ -93,8 +107,13 @@ def _ctc_nll_bwd(zero_infinity, res, g):
     lab = log_alpha + log_beta  # (T, N, 2S+1); -inf off the valid lattice
     m = jnp.max(lab, axis=2, keepdims=True)
     m = jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m))
-    acc = jnp.zeros((T, N, C), log_probs.dtype)
-    acc = acc.at[jnp.arange(T)[:, None, None], jnp.arange(N)[None, :, None], ext[None]].add(jnp.exp(lab - m))
+    # Occupancy summed over the positions sharing a label. Not a scatter-add into (T, N, C) (slow on CPU):
+    # even positions are all blank (a sum), odd ones hold the labels (a batched product with their one-hot).
+    occ = jnp.exp(lab - m)
+    onehot = (ext[:, 1::2, None] == jnp.arange(C)).astype(log_probs.dtype)  # (N, S, C)
+    acc = jnp.einsum("tns,nsc->tnc", occ[:, :, 1::2], onehot, precision=jax.lax.Precision.HIGHEST)
+    blank_onehot = (ext[:, 0, None] == jnp.arange(C)).astype(log_probs.dtype)  # (N, C)
+    acc = acc + jnp.sum(occ[:, :, 0::2], axis=2, keepdims=True) * blank_onehot
     lcab = jnp.log(acc) + m
     grad = (jnp.exp(log_probs) - jnp.exp(lcab + nll[None, :, None] - log_probs)) * g[None, :, None]
     keep = jnp.arange(T)[:, None] < il[None, :]

@@ -80,7 +80,20 @@ def _broadcast_pair(input: Array, target: Array) -> tuple[Array, Array]:
             UserWarning,
             stacklevel=3,
         )
+    _check_broadcastable(input.shape, target.shape)
     return tuple(jnp.broadcast_arrays(input, target))  # type: ignore[return-value]
+
+
+def _check_broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    """torch's ``RuntimeError`` (``infer_size``'s wording) for shapes that do not broadcast."""
+    n = max(len(a), len(b))
+    pa, pb = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    for i in reversed(range(n)):
+        if pa[i] != pb[i] and pa[i] != 1 and pb[i] != 1:
+            raise RuntimeError(
+                f"The size of tensor a ({pa[i]}) must match the size of tensor b ({pb[i]}) "
+                f"at non-singleton dimension {i}"
+            )
 
 
 def _weighted(loss: Array, weight: Array | None, input: Array, reduction: str, mean_by_weight: bool) -> Array:

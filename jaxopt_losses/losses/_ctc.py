@@ -76,20 +76,24 @@ def _alphas(lp_ext: Array, skip: Array, il: Array, tl: Array) -> tuple[Array, Ar
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _ctc_nll(zero_infinity: bool, log_probs: Array, ext: Array, skip: Array, il: Array, tl: Array) -> Array:
-    lp_ext = jnp.take_along_axis(log_probs, ext[None], axis=2)
-    return _alphas(lp_ext, skip, il, tl)[1]
+    return _alphas(_gather_ext(log_probs, ext), skip, il, tl)[1]
+
+
+def _gather_ext(log_probs: Array, ext: Array) -> Array:
+    """``log_probs[t, n, ext[n, s]]``, ``(T, N, 2S+1)``; ``ext`` is in ``[0, C)`` by construction."""
+    idx = jnp.broadcast_to(ext[None], (log_probs.shape[0], *ext.shape))
+    return jnp.take_along_axis(log_probs, idx, axis=2, mode="promise_in_bounds")
 
 
 def _ctc_nll_fwd(zero_infinity, log_probs, ext, skip, il, tl):
-    lp_ext = jnp.take_along_axis(log_probs, ext[None], axis=2)
+    lp_ext = _gather_ext(log_probs, ext)
     log_alpha, nll = _alphas(lp_ext, skip, il, tl)
-    return nll, (log_probs, ext, skip, il, tl, log_alpha, nll)
+    return nll, (log_probs, lp_ext, ext, skip, il, tl, log_alpha, nll)
 
 
 def _ctc_nll_bwd(zero_infinity, res, g):
-    log_probs, ext, skip, il, tl, log_alpha, nll = res
+    log_probs, lp_ext, ext, skip, il, tl, log_alpha, nll = res
     T, N, C = log_probs.shape
-    lp_ext = jnp.take_along_axis(log_probs, ext[None], axis=2)
     neg = jnp.asarray(-jnp.inf, log_probs.dtype)
     s_idx = jnp.arange(ext.shape[1])
     skip_next = jnp.concatenate([skip[:, 2:], jnp.zeros((N, min(2, ext.shape[1])), bool)], axis=1)

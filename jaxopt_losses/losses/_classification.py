@@ -395,6 +395,10 @@ def binary_cross_entropy(
         a = np.asarray(input, dtype=np.float64)
         if np.any((a < 0) | (a > 1)):
             raise RuntimeError("all elements of input should be between 0 and 1")
+    if is_concrete(target):
+        b = np.asarray(target, dtype=np.float64)
+        if np.any((b < 0) | (b > 1)):
+            raise RuntimeError("all elements of target should be between 0 and 1")
     loss = _bce_elements(input, target.astype(input.dtype))
     if weight is not None:
         loss = loss * jnp.broadcast_to(jnp.asarray(weight), target.shape)

@@ -612,9 +612,7 @@ def _norm(msg: str) -> str:
 
 
 # Known gaps (bug, file, failing case): strict xfails, listed in the report; remove when fixed.
-KNOWN_GAPS: dict[str, str] = {
-    "losses.binary_cross_entropy[target=1.5 (outside [0, 1])]": "_classification.py: no target check",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _params(bad: bool):

@@ -373,3 +373,29 @@ def test_compat_failed_step_changes_nothing(bad_grads):
     opt.step(_group_grads(gs[1]))
     twin.step(_group_grads(gs[1]))
     _assert_same(_snapshot(opt), _snapshot(twin))
+
+
+def test_skip_nonfinite_passes_extra_args_to_lbfgs():
+    def f(p):
+        return jnp.sum((p[0] - 1.0) ** 2 * jnp.arange(1.0, 4.0))
+
+    plain, wrapped = jo.lbfgs(max_iter=3), skip_nonfinite(jo.lbfgs(max_iter=3))
+    params = [jnp.zeros(3)]
+    value, grads = jax.value_and_grad(f)(params)
+    u1, _ = plain.update(grads, plain.init(params), params, value=value, value_fn=f)
+    u2, s2 = wrapped.update(grads, wrapped.init(params), params, value=value, value_fn=f)
+    np.testing.assert_array_equal(np.asarray(u1[0]), np.asarray(u2[0]))
+    assert int(s2.skipped) == 0
+    u3, s3 = wrapped.update([grads[0].at[0].set(jnp.nan)], s2, params, value=value, value_fn=f)
+    assert int(s3.skipped) == 1 and not np.any(np.asarray(u3[0]))
+
+
+def test_new_modules_never_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, jaxopt_losses.checked, jaxopt_losses.nonfinite\n"
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

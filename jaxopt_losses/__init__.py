@@ -1,7 +1,8 @@
 """jaxopt_losses: PyTorch's optimizers, losses, LR schedulers and gradient clipping for JAX.
 
 Submodules: :mod:`~jaxopt_losses.optim`, :mod:`~jaxopt_losses.losses`, :mod:`~jaxopt_losses.schedules`,
-:mod:`~jaxopt_losses.clip` (functional core) and :mod:`~jaxopt_losses.compat` (the PyTorch-style mirror).
+:mod:`~jaxopt_losses.clip` (functional core), :mod:`~jaxopt_losses.compat` (the PyTorch-style mirror), and
+:mod:`~jaxopt_losses.checkpoint`, :mod:`~jaxopt_losses.checked`, :mod:`~jaxopt_losses.nonfinite` (utilities).
 Importing this package never imports torch.
 """
 
@@ -9,7 +10,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("optim", "losses", "schedules", "clip", "compat")
+_SUBMODULES = ("optim", "losses", "schedules", "clip", "compat", "checkpoint", "checked", "nonfinite")
 __all__ = list(_SUBMODULES)
 
 

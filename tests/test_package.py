@@ -13,6 +13,7 @@ def test_import_never_imports_torch():
     code = (
         "import sys, jaxopt_losses, jaxopt_losses.optim as o, jaxopt_losses.losses as l, "
         "jaxopt_losses.schedules, jaxopt_losses.clip, jaxopt_losses.compat\n"
+        "[getattr(jaxopt_losses, n) for n in jaxopt_losses.__all__]\n"
         "[getattr(o, n) for n in o.__all__]; [getattr(l, n) for n in l.__all__]\n"
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
     )

@@ -1,4 +1,4 @@
-"""SGD, Adam, AdamW and RMSprop against live torch: every option, jitted and eager, float32/float64/bf16,
+"""SGD, Adam, AdamW and RMSprop against live torch: every option, jitted and eager, float32/float64/bf16/f16,
 schedules, inject_hyperparams, vmap, pytrees, and torch's argument errors."""
 
 from __future__ import annotations
@@ -155,6 +155,96 @@ def test_bfloat16_matches_torch_bfloat16_bit_for_bit(name, kwargs):
             assert np.all(np.abs(ours - ref) <= ulp), (t, np.max(np.abs(ours - ref) / ulp))
             far += int(np.sum(ours != ref))
     assert far <= 0.1 * steps * sum(np.prod(s) for s in BF16_SHAPES)
+
+
+F16 = [
+    ("sgd", dict(lr=0.01, momentum=0.9)),
+    ("sgd", dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.1, maximize=True)),
+    ("adam", dict(lr=1e-4, eps=1e-4)),
+    ("adam", dict(lr=1e-4, eps=1e-4, amsgrad=True, weight_decay=0.1)),
+    ("adamw", dict(lr=1e-4, eps=1e-4, weight_decay=0.1)),
+    ("adamw", dict(lr=1e-4, eps=1e-4, amsgrad=True, betas=(0.8, 0.99))),
+    ("rmsprop", dict(lr=1e-4, eps=1e-4, centered=True, momentum=0.9)),
+    ("rmsprop", dict(lr=1e-5, eps=1e-4, weight_decay=0.1)),
+]
+F16_IDS = [f"{name}-" + ",".join(f"{k}={v}" for k, v in kw.items()) for name, kw in F16]
+F16_TINY = np.finfo(np.float16).tiny  # smallest normal float16, ~6.1e-5
+
+
+def _f16_data(steps):
+    """Parameters ~1e-4 and gradients from 1e-6 to 1e-2 in scale: state, steps and parameters in the
+    float16 subnormal range, which torch keeps (and XLA's ``reduce_precision`` would flush to zero)."""
+    rng = np.random.default_rng(7)
+    p0 = [torch.tensor(1e-4 * rng.standard_normal(s)).half() for s in BF16_SHAPES]
+    scales = 10.0 ** (-4 + 2 * np.sin(0.37 * np.arange(steps)))
+    grads = [[torch.tensor(c * rng.standard_normal(s)).half() for s in BF16_SHAPES] for c in scales]
+    return p0, grads
+
+
+# every configuration jitted, the first of each optimizer's also eagerly
+F16_CASES = [(*case, True) for case in F16] + [(*case, False) for case in F16[::2]]
+F16_CASE_IDS = [f"{i}-jit" for i in F16_IDS] + [f"{i}-eager" for i in F16_IDS[::2]]
+
+
+@pytest.mark.parametrize("name,kwargs,jit", F16_CASES, ids=F16_CASE_IDS)
+def test_float16_subnormals_match_torch_float16_bit_for_bit(name, kwargs, jit):
+    """Teacher-forced as the bfloat16 test, in float16 with values below float16's smallest normal
+    number: our new state must equal torch's bit for bit under jit (torch keeps subnormals, which XLA's
+    ``reduce_precision`` would flush to zero; XLA keeps our cast pair), within one ulp eagerly (there
+    lerp's multiply-add is not fused as in torch's kernel); ``param + update`` within one float16 ulp
+    of torch's new param (the update is itself rounded to float16)."""
+    steps = 30
+    p0, grads = _f16_data(steps)
+    tp = [p.clone().requires_grad_(True) for p in p0]
+    opt = OURS[name][1](tp, **kwargs)
+    tx = OURS[name][0](**kwargs)
+    to_jax = lambda t: jnp.asarray(t.detach().numpy())
+    state = tx.init([to_jax(p) for p in p0])
+
+    def step(params, state, g):
+        updates, state = tx.update(g, state, params)
+        return optax.apply_updates(params, updates), state, updates
+
+    step = jax.jit(step) if jit else step
+    subnormal = far = 0
+    for t, gs in enumerate(grads):
+        params = [to_jax(p) for p in tp]
+        if t > 0:  # resynchronise our state with torch's
+            st = opt.state[tp[0]]
+            state = state._replace(
+                count=jnp.asarray(t, jnp.int32),
+                **{k: [to_jax(opt.state[p][k]) for p in tp] for k in STATE_KEYS if k in st},
+            )
+        for p, g in zip(tp, gs, strict=True):
+            p.grad = g
+        opt.step()
+        new_params, state, updates = step(params, state, [to_jax(g) for g in gs])
+        assert all(u.dtype == jnp.float16 for u in updates)
+        refs = [p.detach().numpy()]
+        for k in STATE_KEYS:
+            if k in opt.state[tp[0]]:
+                for ours, p in zip(getattr(state, k), tp, strict=True):
+                    ref = opt.state[p][k].numpy()
+                    assert ours.dtype == jnp.float16 and ref.dtype == np.float16
+                    if jit:
+                        np.testing.assert_array_equal(np.asarray(ours), ref, err_msg=f"{k}, step {t}")
+                    else:  # torch's lerp is a fused multiply-add, which only XLA's jit contracts
+                        ulp = np.spacing(np.abs(ref)).astype(np.float32)
+                        diff = np.abs(np.asarray(ours, np.float32) - ref.astype(np.float32))
+                        assert np.all(diff <= ulp), (k, t, np.max(diff / ulp))
+                    refs.append(ref)
+        for ours, p, u in zip(new_params, tp, updates, strict=True):
+            ours, ref = np.asarray(ours), p.detach().numpy()
+            assert ours.dtype == ref.dtype == np.float16
+            refs.append(ref)
+            mag = np.maximum(np.abs(ref), np.abs(np.asarray(u)))
+            ulp = np.spacing(mag).astype(np.float32)
+            diff = np.abs(ours.astype(np.float32) - ref.astype(np.float32))
+            assert np.all(diff <= ulp), (t, np.max(diff / ulp))
+            far += int(np.sum(ours != ref))
+        subnormal += sum(int(np.sum((r != 0) & (np.abs(r) < F16_TINY))) for r in refs)
+    assert far <= 0.1 * steps * sum(np.prod(s) for s in BF16_SHAPES)
+    assert subnormal > 0.1 * steps * sum(np.prod(s) for s in BF16_SHAPES)  # exercises the subnormal range
 
 
 # ---------------------------------------------------------------- schedules for lr, momentum and betas

@@ -24,11 +24,11 @@ from jaxopt_losses.optim._base import (
 from jaxopt_losses.optim._torch_math import (
     add_alpha,
     as_update,
+    cast_rounder,
     is_number,
     lerp,
     one_minus_pow,
     opmath_dtype,
-    rounder,
     scalar,
 )
 
@@ -141,7 +141,7 @@ def _adam_core(
 
         def leaf(g, p, m, v, vmax):
             c = opmath_dtype(p.dtype)
-            rnd = rounder(p.dtype)
+            rnd = cast_rounder(p.dtype)
             g = g.astype(c)
             p32 = p.astype(c)
             lr_c, _, b2, wd, one_minus_b1, one_minus_b2, neg_step_size, bias_correction2, eps_c = scalars(c)
@@ -161,6 +161,8 @@ def _adam_core(
             else:
                 second = v
             bias_correction2_sqrt = jnp.sqrt(bias_correction2)
+            if c != p.dtype:  # ``add_(eps)`` rounds the Python number to the tensor's dtype first
+                eps_c = rnd(jnp.asarray(eps_c, c))
             denom = rnd(rnd(rnd(jnp.sqrt(second)) / bias_correction2_sqrt) + eps_c)
             new_p = rnd(p32 + (neg_step_size * m) / denom)
             out_vmax = vmax.astype(p.dtype) if amsgrad else None
@@ -230,8 +232,10 @@ def adam(
     ``exp_avg``, ``denom = (sqrt(exp_avg_sq) / bias_correction2_sqrt) + eps`` and
     ``param.addcdiv_(exp_avg, denom, value=-step_size)``; bias corrections are computed as
     ``-expm1(t * log(beta))`` to stay as close to torch's double-precision ``1 - beta**t`` as float32
-    allows. Within 1e-5 of torch over 60 steps in float32; bfloat16 parameters are rounded after every
-    torch op. Unlike torch, a Python float beta may be paired with an array or schedule.
+    allows. Within 1e-5 of torch over 60 steps in float32; bfloat16/float16 parameters are rounded after
+    every torch op (float16 subnormals kept, ``eps`` rounded to the parameter's dtype as torch's ``add_``
+    does), matching torch's state bit for bit under jit. Unlike torch, a Python float beta may be paired
+    with an array or schedule.
 
     Example:
       >>> import jax.numpy as jnp, optax

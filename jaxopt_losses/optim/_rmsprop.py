@@ -22,10 +22,10 @@ from jaxopt_losses.optim._base import (
 from jaxopt_losses.optim._torch_math import (
     add_alpha,
     as_update,
+    cast_rounder,
     is_number,
     lerp,
     opmath_dtype,
-    rounder,
     scalar,
 )
 
@@ -95,8 +95,10 @@ def rmsprop(
 
     Parity with torch.optim.RMSprop: follows ``_single_tensor_rmsprop`` op by op (``addcmul`` for the
     square average, ``lerp`` for ``grad_avg``, ``addcdiv`` for the step); within 1e-5 of torch over 60
-    steps in float32; bfloat16 parameters are rounded after every torch op. Unlike :func:`optax.rmsprop`
-    (``eps`` inside the square root, ``initial_scale``), this is torch's formula.
+    steps in float32; bfloat16/float16 parameters are rounded after every torch op (float16 subnormals
+    kept, ``eps`` rounded to the parameter's dtype as torch's ``add_`` does), matching torch's state bit
+    for bit under jit. Unlike :func:`optax.rmsprop` (``eps`` inside the square root, ``initial_scale``),
+    this is torch's formula.
 
     Example:
       >>> from jaxopt_losses.optim import rmsprop
@@ -130,7 +132,7 @@ def rmsprop(
 
         def leaf(g, p, sq, buf, ga):
             c = opmath_dtype(p.dtype)
-            rnd = rounder(p.dtype)
+            rnd = cast_rounder(p.dtype)
             g = g.astype(c)
             p32 = p.astype(c)
             a = scalar(alpha, c)
@@ -144,7 +146,10 @@ def rmsprop(
                 avg = rnd(jnp.sqrt(rnd(sq + (-1.0 * ga) * ga)))
             else:
                 avg = rnd(jnp.sqrt(sq))
-            avg = rnd(avg + scalar(eps, c))
+            eps_c = scalar(eps, c)
+            if c != p.dtype:  # ``add_(eps)`` rounds the Python number to the tensor's dtype first
+                eps_c = rnd(jnp.asarray(eps_c, c))
+            avg = rnd(avg + eps_c)
             neg_lr = -scalar(lr_t, c)
             plain = rnd(p32 + (neg_lr * g) / avg)
             if has_buffer:

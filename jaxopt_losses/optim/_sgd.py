@@ -21,7 +21,14 @@ from jaxopt_losses.optim._base import (
     resolve,
     zeros_like_tree,
 )
-from jaxopt_losses.optim._torch_math import add_alpha, as_update, is_number, opmath_dtype, rounder, scalar
+from jaxopt_losses.optim._torch_math import (
+    add_alpha,
+    as_update,
+    cast_rounder,
+    is_number,
+    opmath_dtype,
+    scalar,
+)
 
 Array = jax.Array
 
@@ -120,7 +127,7 @@ def sgd(
 
         def leaf(g, p, buf):
             c = opmath_dtype(p.dtype)
-            rnd = rounder(p.dtype)
+            rnd = cast_rounder(p.dtype)
             g = g.astype(c)
             p32 = p.astype(c)
             if maximize:

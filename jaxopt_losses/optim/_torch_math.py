@@ -8,10 +8,10 @@ torch's ``_single_tensor_*`` optimizer paths are sequences of tensor ops (``mul_
 * sees a Python-number operand cast to that type, i.e. as a weakly typed Python float here, and an
   array-valued hyperparameter cast to it (:func:`scalar`);
 * rounds its result once to the tensor's dtype (:func:`rounder` / :func:`cast_rounder`, which differ only
-  on float16 subnormals; each optimizer keeps the one it was validated with).
+  on float16 subnormals, where only :func:`cast_rounder` keeps torch's values; every optimizer uses it).
 
 An optimizer leaf update therefore reads: cast the inputs to ``opmath_dtype(p.dtype)``, apply each torch op
-followed by ``rnd = rounder(p.dtype)``, store state in ``p.dtype`` and return ``as_update(new_p, p)``. In
+followed by ``rnd = cast_rounder(p.dtype)``, store state in ``p.dtype`` and return ``as_update(new_p, p)``. In
 float32/float64 every ``rnd`` is the identity and this is plain arithmetic.
 
 The less obvious ops are :func:`lerp` (torch's two-branch formula), :func:`add_alpha` (``add`` with
@@ -50,7 +50,8 @@ def rounder(dtype: Any) -> Callable[[Array], Array]:
     Uses :func:`jax.lax.reduce_precision` (the value stays in the opmath dtype). Note that XLA's
     ``reduce_precision`` flushes results below ``dtype``'s smallest normal number to zero, which torch does
     not: float16 results under ~6.1e-5 in magnitude differ from :func:`cast_rounder`'s (bfloat16 shares
-    float32's exponent range, so there both agree). Used by sgd, adam/adamw and rmsprop.
+    float32's exponent range, so there both agree). No optimizer uses it: all match torch with
+    :func:`cast_rounder`.
     """
     dtype = jnp.dtype(dtype)
     if opmath_dtype(dtype) == dtype:
@@ -63,7 +64,7 @@ def cast_rounder(dtype: Any) -> Callable[[Array], Array]:
     """Round an opmath-typed result to ``dtype`` by a cast there and back (identity unless half precision).
 
     Keeps float16 subnormals as torch does; otherwise equal to :func:`rounder` bit for bit (XLA keeps the
-    cast pair, also under jit). Used by adadelta, adagrad, adamax, asgd, nadam and radam.
+    cast pair, also under jit). Used by every optimizer here that rounds to half precision.
     """
     dtype = jnp.dtype(dtype)
     cd = opmath_dtype(dtype)
@@ -122,7 +123,7 @@ def add_alpha(a: Array, b: Array, alpha: Any, dtype: Any) -> Array:
     scalar fallback, used for tensors of fewer than one SIMD vector of elements, also rounds
     ``alpha * b`` first, so tiny bfloat16 tensors may differ by one ulp.)
     """
-    rnd = rounder(dtype)
+    rnd = cast_rounder(dtype)  # keeps float16 subnormals, as torch does
     if opmath_dtype(dtype) != jnp.dtype(dtype):
         alpha = rnd(jnp.asarray(alpha, opmath_dtype(dtype)))
     return rnd(a + alpha * b)

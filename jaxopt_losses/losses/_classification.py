@@ -103,60 +103,64 @@ def _check_index_target(input: Array, target: Array, ignore_index: int) -> None:
             raise IndexError(f"Target {int(t[np.argmax(bad)])} is out of bounds.")
 
 
-def _pick_bwd_onehot(x_shape, dtype, idx: Array, g: Array, axis: int) -> Array:
-    """``g`` placed at ``idx`` along ``axis``, 0 elsewhere, as one fused select (no zeros + scatter)."""
-    hit = jax.lax.broadcasted_iota(jnp.int32, x_shape, axis) == jnp.expand_dims(idx, axis)
-    return jnp.where(hit, jnp.expand_dims(g, axis).astype(dtype), jnp.zeros((), dtype))
+def _onehot(shape: tuple[int, ...], idx: Array, axis: int) -> Array:
+    """Boolean ``(c == idx)`` along ``axis`` of ``shape``."""
+    return jax.lax.broadcasted_iota(jnp.int32, shape, axis) == jnp.expand_dims(idx, axis)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _pick(x: Array, idx: Array, axis: int, n_classes: int) -> Array:
-    """``take_along_axis`` of in-range ``idx`` along ``axis`` (size ``n_classes``); its gradient is one fused
-    select instead of zeros + scatter-add."""
+def _take(x: Array, idx: Array, axis: int) -> Array:
     return jnp.take_along_axis(x, jnp.expand_dims(idx, axis), axis, mode="promise_in_bounds").squeeze(axis)
 
 
-def _pick_fwd(x, idx, axis, n_classes):
-    return _pick(x, idx, axis, n_classes), idx
+# Both pickers below are custom_jvp (not custom_vjp) so forward mode and higher derivatives keep working;
+# their tangents are written as masked sums, whose transposes (the reverse-mode gradients) are one fused
+# select / multiply over the N x C array instead of zeros + scatter-add.
 
 
-def _pick_bwd(axis, n_classes, idx, g):
-    shape = (*g.shape[:axis], n_classes, *g.shape[axis:])
-    return _pick_bwd_onehot(shape, g.dtype, idx, g, axis), None
+@partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _pick(x: Array, idx: Array, axis: int) -> Array:
+    """``x[..., idx, ...]`` along ``axis`` for in-range ``idx``; gradient ``where(c == idx, g, 0)``."""
+    return _take(x, idx, axis)
 
 
-_pick.defvjp(_pick_fwd, _pick_bwd)
+@_pick.defjvp
+def _pick_jvp(axis, primals, tangents):
+    x, idx = primals
+    dx = tangents[0]
+    return _take(x, idx, axis), jnp.sum(
+        jnp.where(_onehot(x.shape, idx, axis), dx, jnp.zeros((), dx.dtype)), axis
+    )
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
+@partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _pick_log_softmax(x: Array, idx: Array, axis: int) -> Array:
     """``log_softmax(x, axis)`` at in-range ``idx`` without materialising ``log_softmax(x)``.
 
-    Forward: ``(x_t - max) - log(sum(exp(x - max)))``, bit for bit the picked entry of :func:`_log_softmax`
-    (float32/float64). Backward: torch's ``log_softmax_backward`` for a one-hot upstream gradient,
-    ``where(c == t, g, 0) - softmax(x) * g``, one fused pass, with ``softmax(x) = exp(x - max) / sum``
-    from the forward pass's exponentials (an N x C array; on CPU computing each exponential once beats
-    recomputing them in the backward pass). That softmax differs from torch's ``exp(log_softmax(x))`` by
-    rounding only (a few float32 ulps).
+    Value: ``(x_t - max) - log(sum(exp(x - max)))``, bit for bit the picked entry of :func:`_log_softmax`
+    (float32/float64). Derivative: ``onehot(t) - softmax(x)`` with ``softmax(x) = exp(x - max) / sum`` from
+    the same exponentials, so the reverse-mode gradient is ``(onehot(t) - softmax(x)) * g`` in one fused
+    pass (torch's ``log_softmax_backward`` for a one-hot upstream gradient, equal up to float32 rounding)
+    and each exponential is computed once (XLA:CPU is compute-bound here).
     """
-    return _pick_log_softmax_fwd(x, idx, axis)[0]
+    return _pick_log_softmax_parts(x, idx, axis)[0]
 
 
-def _pick_log_softmax_fwd(x, idx, axis):
+def _pick_log_softmax_parts(x, idx, axis):
     m = jax.lax.stop_gradient(jnp.max(x, axis, initial=-jnp.inf, keepdims=True))
     e = jnp.exp(x - m)
     total = jnp.sum(e, axis, keepdims=True)
-    xt = jnp.take_along_axis(x, jnp.expand_dims(idx, axis), axis, mode="promise_in_bounds")
-    return ((xt - m) - jnp.log(total)).squeeze(axis), (e, idx, total)
+    return (_take(x, idx, axis) - m.squeeze(axis)) - jnp.log(total).squeeze(axis), e, total
 
 
-def _pick_log_softmax_bwd(axis, res, g):
-    e, idx, total = res
-    ge = jnp.expand_dims(g, axis)
-    return _pick_bwd_onehot(e.shape, e.dtype, idx, g, axis) - e * (ge / total), None
-
-
-_pick_log_softmax.defvjp(_pick_log_softmax_fwd, _pick_log_softmax_bwd)
+@_pick_log_softmax.defjvp
+def _pick_log_softmax_jvp(axis, primals, tangents):
+    x, idx = primals
+    dx = tangents[0]
+    out, e, total = _pick_log_softmax_parts(x, idx, axis)
+    # d out = dx_t - sum(e * dx) / total; its transpose is where(c == t, g, 0) - e * (g / total): one
+    # multiply per element (no division), like torch's backward.
+    picked = jnp.sum(jnp.where(_onehot(x.shape, idx, axis), dx, jnp.zeros((), dx.dtype)), axis)
+    return out, picked - jnp.sum(e * dx, axis) / total.squeeze(axis)
 
 
 def _nll_elements(
@@ -180,7 +184,7 @@ def _nll_elements(
     elif logits:
         picked = _pick_log_softmax(logp, safe, class_dim)
     else:
-        picked = _pick(logp, safe, class_dim, n_classes)
+        picked = _pick(logp, safe, class_dim)
     # Out-of-range indices (possible only under jit, eager calls raise) give NaN.
     picked = jnp.where(in_range | ~mask, picked, jnp.asarray(jnp.nan, picked.dtype))
     if weight is None:

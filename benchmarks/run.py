@@ -49,7 +49,8 @@ def machine_description() -> str:
     return (
         f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.machine()}; "
         f"Python {platform.python_version()}, jax {jax.__version__} ({jax.default_backend()}), "
-        f"optax {optax.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"optax {optax.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}), "
         f"jaxopt_losses {jaxopt_losses.__version__}"
     )
 
@@ -59,7 +60,8 @@ def triad_bandwidth(n: int, rounds: int) -> dict[str, float]:
     """Bytes/s of a = b + s*c (2 reads, 1 write of n float32) in JAX (donated) and torch (out=)."""
     b, c = jnp.ones(n, jnp.float32), jnp.full(n, 0.5, jnp.float32)
     holder = [jnp.zeros(n, jnp.float32)]
-    triad = jax.jit(lambda a, b, c: b + 3.0 * c, donate_argnums=0)
+    # keep_unused: an unused donated argument would be pruned and its buffer not reused for the output
+    triad = jax.jit(lambda a, b, c: b + 3.0 * c, donate_argnums=0, keep_unused=True)
 
     def jax_triad():
         holder[0] = triad(holder[0], b, c)

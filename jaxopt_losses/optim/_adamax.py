@@ -11,9 +11,7 @@ import optax
 from jaxopt_losses.optim._base import (
     Array,
     ScalarOrSchedule,
-    check,
-    check_betas,
-    check_lr,
+    check_adam_family,
     check_tensor_lr,
     increment,
     init_count,
@@ -93,10 +91,7 @@ def adamax(
     del foreach, differentiable, capturable
     check_tensor_lr(lr)
     beta1, beta2 = betas
-    check_lr(lr)
-    check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
-    check_betas((beta1, beta2))
-    check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
+    check_adam_family(lr, eps, (beta1, beta2), weight_decay)
     use_wd = not is_zero(weight_decay)
 
     def init_fn(params):

@@ -82,6 +82,14 @@ def check_betas(betas: Any) -> None:
         check(lambda v: 0.0 <= v < 1.0, b, f"Invalid beta parameter at index {i}: {b}")
 
 
+def check_adam_family(lr: Any, eps: Any, betas: Any, weight_decay: Any) -> None:
+    """torch's checks shared by the Adam family, in torch's order: lr, eps, each beta, weight_decay."""
+    check_lr(lr)
+    check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
+    check_betas(betas)
+    check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
+
+
 def check_fused(fused: Any, foreach: Any, differentiable: Any) -> None:
     """torch's RuntimeErrors for incompatible implementation switches (otherwise they are ignored)."""
     if fused:

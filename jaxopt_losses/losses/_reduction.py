@@ -20,9 +20,9 @@ def check_reduction(reduction: str, allowed: tuple[str, ...] = REDUCTIONS) -> No
 def reduce(loss: Array, reduction: str, weight: Array | None = None) -> Array:
     """Reduce an elementwise loss as torch does.
 
-    ``reduction='none'`` returns ``loss`` unchanged; ``'sum'`` its sum; ``'mean'`` its mean or, when ``weight``
-    (the per-element weights already applied to ``loss``, zero for ignored elements) is given, the sum
-    divided by the sum of the weights, which is torch's weighted mean (NaN when every weight is zero, as
+    ``reduction='none'`` returns ``loss`` unchanged; ``'sum'`` its sum; ``'mean'`` its mean or, when
+    ``weight`` (the per-element weights already applied to ``loss``, zero for ignored elements) is given, the
+    sum divided by the sum of the weights, which is torch's weighted mean (NaN when every weight is zero, as
     in torch).
     """
     check_reduction(reduction)

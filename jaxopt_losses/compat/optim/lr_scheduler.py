@@ -555,6 +555,25 @@ class OneCycleLR(_CyclicBase):
             ]
 
 
+def _check_composed(name: str, schedulers: Sequence[LRScheduler], optimizer: Optimizer) -> None:
+    """torch's checks on the schedulers SequentialLR and ChainedScheduler compose, with torch's messages."""
+    for idx, sch in enumerate(schedulers):
+        if not hasattr(sch, "optimizer"):
+            raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
+        if isinstance(sch, ReduceLROnPlateau):
+            raise ValueError(
+                f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs "
+                f"to be specified when calling `step`, but got one at index {idx} in the given "
+                "schedulers sequence."
+            )
+        if optimizer is not sch.optimizer:
+            raise ValueError(
+                f"{name} expects all schedulers to belong to the same optimizer, but got scheduler "
+                f"{type(sch).__name__} at index {idx} has {sch.optimizer}, which is different from "
+                f"{type(optimizer).__name__}."
+            )
+
+
 class SequentialLR(LRScheduler):
     """``SequentialLR(optimizer, schedulers, milestones, last_epoch=-1)``: torch's control flow (each
     scheduler restarts from its closed form at its milestone)."""
@@ -565,21 +584,7 @@ class SequentialLR(LRScheduler):
         name = type(self).__name__
         if len(schedulers) < 1:
             raise ValueError(f"{name} expects at least one scheduler, but got no scheduler.")
-        for idx, sch in enumerate(schedulers):
-            if not hasattr(sch, "optimizer"):
-                raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
-            if isinstance(sch, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs "
-                    f"to be specified when calling `step`, but got one at index {idx} in the given "
-                    "schedulers sequence."
-                )
-            if optimizer is not sch.optimizer:
-                raise ValueError(
-                    f"{name} expects all schedulers to belong to the same optimizer, but got scheduler "
-                    f"{type(sch).__name__} at index {idx} has {sch.optimizer}, which is different from "
-                    f"{type(optimizer).__name__}."
-                )
+        _check_composed(name, schedulers, optimizer)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more than the number "
@@ -631,21 +636,7 @@ class ChainedScheduler(LRScheduler):
         if len(schedulers) < 1:
             raise ValueError(f"{name} expects at least one scheduler to be chained, but got no scheduler.")
         optimizer = optimizer or schedulers[0].optimizer
-        for idx, sch in enumerate(schedulers):
-            if not hasattr(sch, "optimizer"):
-                raise TypeError(f"{name} at index {idx} should have `optimizer` as its attribute.")
-            if isinstance(sch, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs "
-                    f"to be specified when calling `step`, but got one at index {idx} in the given "
-                    "schedulers sequence."
-                )
-            if optimizer is not sch.optimizer:
-                raise ValueError(
-                    f"{name} expects all schedulers to belong to the same optimizer, but got scheduler "
-                    f"{type(sch).__name__} at index {idx} has {sch.optimizer}, which is different from "
-                    f"{type(optimizer).__name__}."
-                )
+        _check_composed(name, schedulers, optimizer)
         self._schedulers = list(schedulers)
         self.optimizer = optimizer
         self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]

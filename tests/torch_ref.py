@@ -197,3 +197,20 @@ def run_jax_vmapped_lrs(
         [[np.asarray(trajs[i][k, t]) for i in range(len(params0))] for t in range(steps)]
         for k in range(len(lrs))
     ]
+
+
+def assert_rejected_like_torch(ours: Callable[..., Any], torch_cls: type, kwargs: dict[str, Any]) -> None:
+    """torch's constructor raises on ``kwargs``; ours raises the same type with exactly torch's message.
+
+    List values are passed as a tensor to torch and as an array to ours (torch's tensor-lr checks).
+    """
+    import re
+
+    import pytest
+
+    ours_kwargs = {k: (jnp.asarray(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
+    torch_kwargs = {k: (torch.tensor(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
+    with pytest.raises((ValueError, RuntimeError)) as torch_err:
+        torch_cls([torch.zeros(2, requires_grad=True)], **torch_kwargs)
+    with pytest.raises(torch_err.type, match="^" + re.escape(str(torch_err.value)) + "$"):
+        ours(**ours_kwargs)

@@ -213,6 +213,7 @@ def test_closure_step_returns_the_loss_and_updates():
 def test_lr_and_betas_edits_do_not_recompile_and_take_effect():
     opt = C.optim.Adam([jnp.ones(4), jnp.ones(2)], lr=0.1)
     g = [jnp.ones(4), jnp.ones(2)]
+    opt.step(g)  # creates the state (torch's lazy state): the next step is the steady one
     opt.step(g)
     size = _jit_step._cache_size()
     for lr in (0.05, 0.01, 0.2):
@@ -225,7 +226,7 @@ def test_lr_and_betas_edits_do_not_recompile_and_take_effect():
     # and the edited lr is the one used: same as a torch Adam whose lr was edited the same way
     tp = [torch.ones(4, requires_grad=True), torch.ones(2, requires_grad=True)]
     topt = torch.optim.Adam(tp, lr=0.1)
-    for lr in (0.1, 0.05, 0.01, 0.2):
+    for lr in (0.1, 0.1, 0.05, 0.01, 0.2):
         topt.param_groups[0]["lr"] = lr
         if lr != 0.1:
             topt.param_groups[0]["betas"] = (0.8, 0.95)

@@ -66,7 +66,7 @@ OPTIMIZERS = {
     "SparseAdam": (dict(lr=0.01), dict(betas=[(0.8, 0.99)], eps=[1e-6]), VEC),
     "LBFGS": (dict(lr=0.1, max_iter=2, history_size=3), dict(tolerance_change=[1e-8]), VEC[:2]),
 }
-CI_EXAMPLES, CI_STEPS = 2, 12
+CI_EXAMPLES, CI_STEPS = 2, 8
 
 
 class _Model(nnx.Module):
@@ -152,6 +152,7 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
             self.topt = getattr(torch.optim, name)(self.tparams[:n0], **kwargs)
             self.n_active = n0
             self.sched = self.tsched = None
+            self.k = 0
 
         # -- checks -----------------------------------------------------------------------------------
 
@@ -193,8 +194,8 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
                 total = total + (a * v).sum() + (b * v * v).sum()
             return total
 
-        @rule(seed=st.integers(0, 2**16), mask=st.integers(0, 7), as_mapping=st.booleans())
-        def step(self, seed, mask, as_mapping):
+        def _step(self, seed, mask, as_mapping):
+            """One step on both sides; bit i of ``mask``: parameter i has no gradient (torch: .grad None)."""
             if is_lbfgs:
 
                 def tclosure():
@@ -220,10 +221,33 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
             else:
                 self.opt.step([None if g is None else jnp.asarray(g) for g in grads])
 
+        @rule(
+            seed=st.integers(0, 2**16), mask=st.sampled_from([0, 1, 2, 4, 0, 5, 3]), as_mapping=st.booleans()
+        )
+        def step(self, seed, mask, as_mapping):
+            self._step(seed, mask, as_mapping)
+
+        def _then_step(self):
+            """A step after every other rule, so that each change is checked through stepping too."""
+            self.k += 1
+            if self.k % 4 == 1:  # and, in turn, every kind of failing call
+                self._failing_step(self.k // 4 % 4)
+            elif self.k % 4 == 3:
+                self._failing_load(self.k // 4 % 3)
+            if self.k % 6 == 5:
+                self._scheduler_step()
+            if self.k % 5 == 2:
+                self.opt.load_state_dict(self.topt.state_dict())
+            elif self.k % 5 == 4:
+                self.topt.load_state_dict(_tensorize(self.opt.state_dict()))
+            # few distinct None patterns here (each is one more compile); the step rule draws any
+            self._step(1000 + self.k, [0, 0, 1, 0, 2][self.k % 5], bool(self.k % 2))
+
         @rule()
         def zero_grad(self):
             self.topt.zero_grad()
             self.opt.zero_grad()
+            self._then_step()
 
         @rule(which=st.integers(0, 100), group=st.integers(0, 1))
         def edit_option(self, which, group):
@@ -231,6 +255,7 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
             group %= len(self.opt.param_groups)
             self.opt.param_groups[group][key] = value
             self.topt.param_groups[group][key] = value
+            self._then_step()
 
         # torch's Adagrad makes state in __init__ only: its step fails for a group added later
         @precondition(
@@ -243,6 +268,7 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
             self.opt.add_param_group({"params": self.vars[self.n_active :], "lr": lr})
             self.topt.add_param_group({"params": self.tparams[self.n_active :], "lr": lr})
             self.n_active = len(shapes)
+            self._then_step()
 
         @precondition(lambda self: is_lbfgs)
         @rule()
@@ -254,17 +280,24 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
                 lambda: self.opt.add_param_group({"params": [extra]}),
                 "LBFGS doesn't support per-parameter options",
             )
+            self._then_step()
 
         @rule()
         def torch_state_dict_into_ours(self):
             self.opt.load_state_dict(self.topt.state_dict())
+            self._then_step()
 
         @rule()
         def our_state_dict_into_torch(self):
             self.topt.load_state_dict(_tensorize(self.opt.state_dict()))
+            self._then_step()
 
         @rule()
         def scheduler_step(self):
+            self._scheduler_step()
+            self._then_step()
+
+        def _scheduler_step(self):
             if self.sched is None:
                 self.sched = C.optim.lr_scheduler.ExponentialLR(self.opt, gamma=0.9)
                 self.tsched = torch.optim.lr_scheduler.ExponentialLR(self.topt, gamma=0.9)
@@ -280,9 +313,19 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
             self.vars[which][...] = jnp.asarray(new)  # e.g. a checkpoint loaded into the model
             with torch.no_grad():
                 self.tparams[which].copy_(torch.tensor(new))
+            self._then_step()
 
         @rule(kind=st.integers(0, 3))
         def failing_step(self, kind):
+            self._failing_step(kind)
+            self._then_step()
+
+        @rule(kind=st.integers(0, 2))
+        def failing_load(self, kind):
+            self._failing_load(kind)
+            self._then_step()
+
+        def _failing_step(self, kind):
             n = len(self.opt._bindings[0]) if is_lbfgs else self.n_active
             if is_lbfgs or kind == 0:
                 self._unchanged_after(
@@ -299,8 +342,7 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
             else:
                 self._unchanged_after(ValueError, lambda: self.opt.step({"nope": jnp.ones(3)}))
 
-        @rule(kind=st.integers(0, 2))
-        def failing_load(self, kind):
+        def _failing_load(self, kind):
             sd = self.opt.state_dict()
             sd = {"state": {k: dict(d) for k, d in sd["state"].items()}, "param_groups": sd["param_groups"]}
             sd["param_groups"] = [dict(g, lr=123.0) for g in sd["param_groups"]]  # would change if not atomic

@@ -184,15 +184,15 @@ def test_clip_grad_norm_matches_torch(norm_type):
     for p, g in zip(tp, grads, strict=True):
         p.grad = torch.tensor(g)
     tnorm = torch.nn.utils.clip_grad_norm_(tp, max_norm=1.0, norm_type=norm_type)
-    clipped, norm = C.nn.utils.clip_grad_norm_(
-        [jnp.asarray(g) for g in grads], max_norm=1.0, norm_type=norm_type
-    )
+    clipped = [jnp.asarray(g) for g in grads]
+    norm = C.nn.utils.clip_grad_norm_(clipped, max_norm=1.0, norm_type=norm_type)  # in place, as torch
     np.testing.assert_allclose(float(norm), float(tnorm), rtol=1e-6)
     for c, p in zip(clipped, tp, strict=True):
         np.testing.assert_allclose(np.asarray(c), p.grad.numpy(), rtol=1e-6, atol=1e-7)
     total = C.nn.utils.get_total_norm([jnp.asarray(g) for g in grads], norm_type=norm_type)
     np.testing.assert_allclose(float(total), float(tnorm), rtol=1e-6)
-    again = C.nn.utils.clip_grads_with_norm_([jnp.asarray(g) for g in grads], 1.0, total)
+    again = [jnp.asarray(g) for g in grads]
+    assert C.nn.utils.clip_grads_with_norm_(again, 1.0, total) is None
     for c, p in zip(again, tp, strict=True):
         np.testing.assert_allclose(np.asarray(c), p.grad.numpy(), rtol=1e-6, atol=1e-7)
 
@@ -203,7 +203,8 @@ def test_clip_grad_value_matches_torch():
     for p, g in zip(tp, grads.values(), strict=True):
         p.grad = torch.tensor(g)
     torch.nn.utils.clip_grad_value_(tp, clip_value=0.5)
-    clipped = C.nn.utils.clip_grad_value_(jax.tree.map(jnp.asarray, grads), clip_value=0.5)
+    clipped = jax.tree.map(jnp.asarray, grads)
+    assert C.nn.utils.clip_grad_value_(clipped, clip_value=0.5) is None  # in place, as torch
     for c, p in zip(clipped.values(), tp, strict=True):
         np.testing.assert_array_equal(np.asarray(c), p.grad.numpy())
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -136,13 +137,16 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
     kwargs, edits, shapes = OPTIMIZERS[name]
     is_lbfgs = name == "LBFGS"
     sparse = name == "SparseAdam"
+    # LBFGS in float64 (under x64): in float32, near its optimum the line search amplifies round-off
+    # chaotically (1.6e-5 seen after ~10 steps), so float32 says nothing about the plumbing tested here
+    dtype = np.float64 if is_lbfgs else np.float32
     edit_items = [(k, v) for k, vals in edits.items() for v in vals]
 
     class Machine(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
             rng = np.random.default_rng(0)
-            self.values0 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+            self.values0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
             self.model = _Model(self.values0)
             _refs.register_module(self.model)
             self.vars = [getattr(self.model, f"p{i}") for i in range(len(shapes))]
@@ -188,8 +192,8 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
             rng = np.random.default_rng(seed)
             total = 0.0
             for i, v in enumerate(values):
-                a = rng.standard_normal(shapes[i]).astype(np.float32)
-                b = rng.uniform(0.5, 1.5, shapes[i]).astype(np.float32)
+                a = rng.standard_normal(shapes[i]).astype(dtype)
+                b = rng.uniform(0.5, 1.5, shapes[i]).astype(dtype)
                 a, b = (torch.tensor(a), torch.tensor(b)) if xp is torch else (jnp.asarray(a), jnp.asarray(b))
                 total = total + (a * v).sum() + (b * v * v).sum()
             return total
@@ -316,7 +320,7 @@ def make_machine(name: str) -> type[RuleBasedStateMachine]:
         @rule(which=st.integers(0, 2), seed=st.integers(0, 2**16))
         def write_weights(self, which, seed):
             which %= len(shapes)
-            new = np.random.default_rng(seed).standard_normal(shapes[which]).astype(np.float32)
+            new = np.random.default_rng(seed).standard_normal(shapes[which]).astype(dtype)
             self.vars[which][...] = jnp.asarray(new)  # e.g. a checkpoint loaded into the model
             with torch.no_grad():
                 self.tparams[which].copy_(torch.tensor(new))
@@ -380,4 +384,5 @@ def test_compat_optimizer_beside_torch(name):
     assert set(OPTIMIZERS) == {n for n in C.optim.__all__ if n not in ("Optimizer", "lr_scheduler")}
     ci = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci"
     extra = dict(max_examples=CI_EXAMPLES, stateful_step_count=CI_STEPS) if ci else {}
-    run_state_machine_as_test(make_machine(name), settings=settings(PROFILE, **extra))
+    with jax.enable_x64(name == "LBFGS"):
+        run_state_machine_as_test(make_machine(name), settings=settings(PROFILE, **extra))

@@ -237,7 +237,7 @@ class _Traced:
 
 
 _TRACED_CACHE: dict[str, _Traced] = {}
-_SEEN_BY_CODE: dict[Any, set[str]] = {}
+_SEEN_BY_CODE: dict[Any, set[int]] = {}
 _WARNED_CODES: set[Any] = set()
 
 
@@ -849,11 +849,12 @@ class Optimizer:
 def _note_new_computation(closure: Any, key: str) -> None:
     """Report, once per closure code, that its computation keeps changing (each change compiles anew)."""
     code = getattr(closure, "__code__", None)
-    if code is None:
+    if code is None or code in _WARNED_CODES:
         return
     seen = _SEEN_BY_CODE.setdefault(code, set())
-    seen.add(key)
-    if len(seen) > _RECOMPILE_WARN_AFTER and code not in _WARNED_CODES:
+    seen.add(hash(key))
+    if len(seen) > _RECOMPILE_WARN_AFTER:
+        del _SEEN_BY_CODE[code]
         _WARNED_CODES.add(code)
         warnings.warn(
             f"the closure {code.co_name!r} ({code.co_filename}:{code.co_firstlineno}) has produced "

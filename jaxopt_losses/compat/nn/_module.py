@@ -160,6 +160,9 @@ class Module(nnx.Module):
             nnx.Module.__setattr__(self, reg, ())
         nnx.Module.__setattr__(self, "_non_persistent", ())
         nnx.Module.__setattr__(self, "training", True)
+        from jaxopt_losses.compat import _refs  # lets the compat optimizers match nnx.grad paths to Variables
+
+        _refs.register_module(self)
 
     # ----------------------------------------------------------------------------------------------------
     # registration

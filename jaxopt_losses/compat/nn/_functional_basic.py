@@ -150,7 +150,8 @@ def bilinear(input1: Any, input2: Any, weight: Any, bias: Any = None) -> jax.Arr
     for i in range(x1.ndim - 1):
         if x1.shape[i] != x2.shape[i]:
             raise RuntimeError(
-                f"bilinear(): input batch dimensions do not match: got {x1.shape[i]} and {x2.shape[i]}"
+                f"bilinear(): input batch dimensions do not match at dim {i}: "
+                f"got {x1.shape[i]} and {x2.shape[i]}"
             )
     y = jnp.einsum("...i,kij,...j->...k", x1, w, x2)
     return y if bias is None else y + jnp.asarray(bias)

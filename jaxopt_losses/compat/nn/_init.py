@@ -37,14 +37,16 @@ def _global_key() -> jax.Array:
 
 
 def next_key(rngs: Any = None, stream: str = "params") -> jax.Array:
-    """A fresh key from ``rngs`` (an ``nnx.Rngs``: its ``stream``, else its default; an int; a key) or,
-    with ``rngs=None``, from the global key."""
+    """A fresh key from ``rngs`` (an ``nnx.Rngs``: its ``stream``, else its default stream; an int seed; a
+    JAX key) or, with ``rngs=None``, the next split of the global key."""
     if rngs is None:
         return _global_key()
     if isinstance(rngs, int):
         return jax.random.key(rngs)
-    if hasattr(rngs, "__getitem__") and hasattr(rngs, "default") or hasattr(rngs, stream):
-        return getattr(rngs, stream)() if hasattr(rngs, stream) else rngs.default()
+    from flax import nnx
+
+    if isinstance(rngs, nnx.Rngs):
+        return getattr(rngs, stream)() if stream in rngs else rngs.default()
     return rngs  # a JAX key
 
 

@@ -381,3 +381,34 @@ def test_dropout_scaling_eval_and_fresh_masks_under_jit():
     seeded = C.nn.Dropout(0.5, rngs=nnx.Rngs(dropout=3))
     again = C.nn.Dropout(0.5, rngs=nnx.Rngs(dropout=3))
     np.testing.assert_array_equal(np.asarray(seeded(x)), np.asarray(again(x)))
+
+
+def test_nn_init_formulas_and_errors_are_torchs():
+    init = C.nn.init
+    w = C.nn.Conv2d(64, 128, 3).weight
+    assert init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu") is w
+    fan_out = 128 * 9
+    assert abs(float(np.std(np.asarray(w.get_value()))) / np.sqrt(2.0 / fan_out) - 1) < 0.02
+    lin = C.nn.Linear(300, 200).weight
+    init.xavier_uniform_(lin, gain=init.calculate_gain("tanh"))
+    bound = 5 / 3 * np.sqrt(6 / 500)
+    assert (
+        np.abs(np.asarray(lin.get_value())).max() <= bound
+        and np.abs(np.asarray(lin.get_value())).max() > 0.95 * bound
+    )
+    init.kaiming_uniform_(lin, a=np.sqrt(5))  # torch's default Linear init
+    assert np.abs(np.asarray(lin.get_value())).max() <= 1 / np.sqrt(300)
+    init.constant_(lin, 0.5)
+    assert np.all(np.asarray(lin.get_value()) == 0.5)
+    init.zeros_(lin)
+    assert not np.asarray(lin.get_value()).any()
+    assert init.calculate_gain("leaky_relu", 0.2) == torch.nn.init.calculate_gain("leaky_relu", 0.2)
+    for call in (
+        lambda mod, t: mod.kaiming_normal_(t, mode="fan_x"),
+        lambda mod, t: mod.xavier_normal_(t[0] if mod is torch.nn.init else C.nn.Linear(3, 1).bias),
+        lambda mod, t: mod.calculate_gain("swish"),
+    ):
+        with pytest.raises(ValueError) as ref:
+            call(torch.nn.init, torch.nn.Linear(3, 2).weight)
+        with pytest.raises(ValueError, match=re.escape(str(ref.value))):
+            call(init, C.nn.Linear(3, 2).weight)

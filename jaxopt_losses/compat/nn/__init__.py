@@ -74,6 +74,9 @@ _LAZY = {
         ("Module", "Sequential", "ModuleList", "ModuleDict", "Parameter", "FrozenParameter", "Buffer"),
         "._module",
     ),
+    **dict.fromkeys(
+        ("RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"), "._rnn"
+    ),
 }
 __all__ += sorted(n for n in _LAZY if n != "LinearCrossEntropyLoss")
 
@@ -87,6 +90,14 @@ if typing.TYPE_CHECKING:  # the lazy names, visible to type checkers and editors
     from jaxopt_losses.compat.nn._module import ModuleList as ModuleList
     from jaxopt_losses.compat.nn._module import Parameter as Parameter
     from jaxopt_losses.compat.nn._module import Sequential as Sequential
+    from jaxopt_losses.compat.nn._rnn import GRU as GRU
+    from jaxopt_losses.compat.nn._rnn import LSTM as LSTM
+    from jaxopt_losses.compat.nn._rnn import RNN as RNN
+    from jaxopt_losses.compat.nn._rnn import GRUCell as GRUCell
+    from jaxopt_losses.compat.nn._rnn import LSTMCell as LSTMCell
+    from jaxopt_losses.compat.nn._rnn import RNNBase as RNNBase
+    from jaxopt_losses.compat.nn._rnn import RNNCell as RNNCell
+    from jaxopt_losses.compat.nn._rnn import RNNCellBase as RNNCellBase
 
 
 def __getattr__(name):

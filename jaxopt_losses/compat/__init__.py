@@ -13,7 +13,7 @@ PyTorch                                                 jaxopt_losses.compat
 ``opt.zero_grad()``                                     ``opt.zero_grad()`` (a no-op: grads are not stored)
 ``loss = crit(model(x), y); loss.backward()``           ``loss, grads = nnx.value_and_grad(f)(model)``
 ``opt.step()``                                          ``opt.step(grads)``
-``clip_grad_norm_(model.parameters(), 1.0)``            ``grads, norm = clip_grad_norm_(grads, 1.0)``
+``clip_grad_norm_(model.parameters(), 1.0)``            ``norm = clip_grad_norm_(grads, 1.0)`` (in place)
 ``opt.step(closure)`` (``closure`` calls backward)      ``loss = opt.step(closure)`` (``closure(model)`` /
                                                         ``closure(params)`` returns the loss; it is
                                                         differentiated for you)

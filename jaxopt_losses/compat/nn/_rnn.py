@@ -137,8 +137,10 @@ class RNNBase(Module):
         self._flat_weights_names = tuple(n for n, _ in shapes)
         self._all_weights = tuple(all_weights)
         _init_parameters(self, shapes, hidden_size, rngs, float_dtype(dtype))
-        if self.dropout > 0 and num_layers > 1:  # the key stream of the dropout between layers
-            self.dropout_rngs = nnx.Rngs(dropout=next_key(rngs, "dropout"))
+        if (
+            self.dropout > 0 and num_layers > 1
+        ):  # the key stream of the dropout between layers, as nn.Dropout's
+            self.rngs = rngs if isinstance(rngs, nnx.Rngs) else nnx.Rngs(dropout=next_key(rngs, "dropout"))
 
     @property
     def _flat_weights(self) -> list[jax.Array]:
@@ -198,7 +200,9 @@ class RNNBase(Module):
 
     def _run(self, input: jax.Array, hx: Any) -> tuple[Any, ...]:
         train = self.training and self.dropout > 0 and self.num_layers > 1
-        key = self.dropout_rngs.dropout() if train else None
+        key = None
+        if train:
+            key = (self.rngs.dropout if "dropout" in self.rngs else self.rngs.default)()
         return _KERNELS[self.mode](
             input,
             hx,

@@ -50,6 +50,16 @@ def _init_parameters(
         setattr(module, name, Parameter(value))
 
 
+def _reset_parameters(self: Module, rngs: Any = None) -> None:
+    """torch's ``reset_parameters``: redraw every parameter from ``U(-1/sqrt(hidden_size),
+    1/sqrt(hidden_size))`` (key: ``rngs``, else the global key of ``compat.manual_seed``)."""
+    variables = list(self.parameters())
+    shapes = [tuple(v.get_value().shape) for v in variables]
+    values = _uniform_parameters(shapes, self.hidden_size, next_key(rngs), variables[0].get_value().dtype)
+    for v, value in zip(variables, values, strict=True):
+        v.set_value(value)
+
+
 class RNNBase(Module):
     """Base of :class:`RNN`, :class:`LSTM`, :class:`GRU` (``torch.nn.RNNBase``): argument checks, the
     parameters, ``all_weights``; ``forward`` is in the subclasses."""
@@ -154,13 +164,7 @@ class RNNBase(Module):
     def flatten_parameters(self) -> None:
         """A no-op, as torch's on CPU."""
 
-    def reset_parameters(self, rngs: Any = None) -> None:
-        """Redraw every parameter from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``."""
-        variables = [getattr(self, n) for n in self._flat_weights_names]
-        shapes = [tuple(v.get_value().shape) for v in variables]
-        values = _uniform_parameters(shapes, self.hidden_size, next_key(rngs), variables[0].get_value().dtype)
-        for v, value in zip(variables, values, strict=True):
-            v.set_value(value)
+    reset_parameters = _reset_parameters
 
     # ---- torch's input checks ------------------------------------------------------------------------
 
@@ -417,6 +421,8 @@ class RNNCellBase(Module):
         if not bias:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+
+    reset_parameters = _reset_parameters
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -50,7 +50,7 @@ ROWS = [
         True,
         False,
     ),
-    ("RNN_RELU", "defaults", {}, "batched", False, False),
+    ("RNN_RELU", "2layers-h0", dict(num_layers=2), "batched", True, False),
     ("GRU", "2layers-batchfirst-h0", dict(num_layers=2, batch_first=True), "batched", True, False),
     ("GRU", "nobias-unbatched-h0", dict(bias=False), "unbatched", True, False),
     ("LSTM", "defaults", {}, "batched", False, False),

@@ -200,6 +200,17 @@ def test_eager_calls_compile_once():
     assert count_compiles(FR._stack)() == size
 
 
+def test_time_loop_is_a_scan():
+    """The traced program does not grow with the sequence length (no Python loop over time steps)."""
+    model = nn.LSTM(IN, HID, num_layers=2, bidirectional=True)
+
+    def program(length):
+        return str(jax.make_jaxpr(lambda x: model(x)[0])(jnp.zeros((length, N, IN))))
+
+    short, long = program(3), program(300)
+    assert "scan" in short and len(long.splitlines()) == len(short.splitlines())
+
+
 def test_functional_kernel_matches_torch():
     """The pure kernel alone, with torch's ``_flat_weights`` list (as ``torch._VF.lstm`` takes it)."""
     torch.manual_seed(0)

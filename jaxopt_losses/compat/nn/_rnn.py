@@ -60,6 +60,12 @@ def _reset_parameters(self: Module, rngs: Any = None) -> None:
         v.set_value(value)
 
 
+def _batched_shape(x: jax.Array, is_batched: bool, batch_dim: int) -> jax.ShapeDtypeStruct:
+    """The shape torch checks: ``x.unsqueeze(batch_dim)`` for unbatched input (no array op)."""
+    shape = x.shape if is_batched else (*x.shape[:batch_dim], 1, *x.shape[batch_dim:])
+    return jax.ShapeDtypeStruct(shape, x.dtype)
+
+
 class RNNBase(Module):
     """Base of :class:`RNN`, :class:`LSTM`, :class:`GRU` (``torch.nn.RNNBase``): argument checks, the
     parameters, ``all_weights``; ``forward`` is in the subclasses."""
@@ -147,9 +153,7 @@ class RNNBase(Module):
         self._flat_weights_names = tuple(n for n, _ in shapes)
         self._all_weights = tuple(all_weights)
         _init_parameters(self, shapes, hidden_size, rngs, float_dtype(dtype))
-        if (
-            self.dropout > 0 and num_layers > 1
-        ):  # the key stream of the dropout between layers, as nn.Dropout's
+        if self.dropout > 0 and num_layers > 1:  # the dropout's key stream, held as nn.Dropout holds it
             self.rngs = rngs if isinstance(rngs, nnx.Rngs) else nnx.Rngs(dropout=next_key(rngs, "dropout"))
 
     @property
@@ -233,11 +237,11 @@ class RNNBase(Module):
                 )
             if is_batched and hx.ndim != 3:
                 raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got {hx.ndim}-D tensor")
-        batched = input if is_batched else jnp.expand_dims(input, batch_dim)
+        batched = _batched_shape(input, is_batched, batch_dim)
         self.check_input(batched)
         expected = self.get_expected_hidden_size(batched)
         if hx is not None:
-            self.check_hidden_size(hx if is_batched else hx[:, None], expected)
+            self.check_hidden_size(_batched_shape(hx, is_batched, 1), expected)
         return self._run(input, hx)
 
     def extra_repr(self) -> str:
@@ -375,10 +379,10 @@ class LSTM(RNNBase):
                     "tensors"
                 )
             hx = (h0, c0)
-        batched = input if is_batched else jnp.expand_dims(input, batch_dim)
+        batched = _batched_shape(input, is_batched, batch_dim)
         self.check_input(batched)
         if hx is not None:
-            h0b, c0b = hx if is_batched else (hx[0][:, None], hx[1][:, None])
+            h0b, c0b = (_batched_shape(h, is_batched, 1) for h in hx)
             self.check_hidden_size(
                 h0b, self.get_expected_hidden_size(batched), "Expected hidden[0] size {}, got {}"
             )

@@ -411,6 +411,7 @@ class Optimizer:
     _defaults: dict[str, Any] = {}
     _step_key: str | None = "float32"
     _static_keys: frozenset[str] = _STATIC_KEYS
+    _eager_state: bool = False  # True where torch creates every parameter's state in __init__ (Adagrad)
 
     def __init__(self, params: Any, **kwargs: Any):
         unknown = set(kwargs) - set(self._defaults)
@@ -444,6 +445,14 @@ class Optimizer:
             groups = [{"params": params}]
         for g in groups:
             self.add_param_group(g)
+        if self._eager_state:  # torch's Adagrad creates its state in __init__ (step 0, sum)
+            self._states = [
+                [
+                    _jit_init(self._factory_name, st, [v], _split(g, self._accepted, self._static_keys)[1])
+                    for v in b.read()
+                ]
+                for st, g, b in zip(self._statics, self.param_groups, self._bindings, strict=True)
+            ]
 
     # -- construction ---------------------------------------------------------------------------------
 
@@ -729,7 +738,7 @@ class Optimizer:
         """Torch's ``optimizer.state[p]`` of one parameter's factory state (``{}`` when torch keeps none)."""
         cast = (lambda a: np.array(a)) if convert else (lambda a: a)
         d: dict[str, Any] = {}
-        if st is None or int(st.count) == 0:
+        if st is None or int(st.count) == 0 and not self._eager_state:
             return d
         for f in _state_fields(st):
             v = getattr(st, f)

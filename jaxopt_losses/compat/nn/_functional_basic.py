@@ -104,6 +104,17 @@ def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype:
     return jax.nn.log_softmax(x, axis=d) if x.ndim else jnp.zeros_like(x)
 
 
+def flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> jax.Array:
+    """``torch.flatten``: merge dims ``start_dim..end_dim`` (C order, so NCHW features keep torch's order)."""
+    x = jnp.asarray(input)
+    if x.ndim == 0:
+        return x.reshape(1)
+    s, e = check_dim(start_dim, x.ndim), check_dim(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    return x.reshape(x.shape[:s] + (math.prod(x.shape[s : e + 1]),) + x.shape[e + 1 :])
+
+
 # --------------------------------------------------------------------------------------------------------
 # linear maps
 

@@ -95,6 +95,10 @@ _LAZY = {
         ("ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "SiLU", "Softmax", "LogSoftmax", "Dropout"),
         "._activation",
     ),
+    **dict.fromkeys(
+        ("RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"),
+        "._rnn",
+    ),
 }
 __all__ += sorted(n for n in _LAZY if n != "LinearCrossEntropyLoss")
 
@@ -137,6 +141,14 @@ if typing.TYPE_CHECKING:  # the lazy names, visible to type checkers and editors
     from jaxopt_losses.compat.nn._pool import AvgPool2d as AvgPool2d
     from jaxopt_losses.compat.nn._pool import MaxPool1d as MaxPool1d
     from jaxopt_losses.compat.nn._pool import MaxPool2d as MaxPool2d
+    from jaxopt_losses.compat.nn._rnn import GRU as GRU
+    from jaxopt_losses.compat.nn._rnn import LSTM as LSTM
+    from jaxopt_losses.compat.nn._rnn import RNN as RNN
+    from jaxopt_losses.compat.nn._rnn import GRUCell as GRUCell
+    from jaxopt_losses.compat.nn._rnn import LSTMCell as LSTMCell
+    from jaxopt_losses.compat.nn._rnn import RNNBase as RNNBase
+    from jaxopt_losses.compat.nn._rnn import RNNCell as RNNCell
+    from jaxopt_losses.compat.nn._rnn import RNNCellBase as RNNCellBase
 
 
 def __getattr__(name):

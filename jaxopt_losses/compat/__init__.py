@@ -24,17 +24,14 @@ PyTorch                                                 jaxopt_losses.compat
 Importing this package never imports torch.
 """
 
-import importlib
+# Public submodules: ONE line each in the TYPE_CHECKING block below, ``from . import name as name``.
+# Type checkers read it; at run time jaxopt_losses._lazy parses it and imports a submodule on first access.
+import typing
 
-_SUBMODULES = ("optim", "nn")
-__all__ = list(_SUBMODULES)
+if typing.TYPE_CHECKING:
+    from . import nn as nn
+    from . import optim as optim
+else:
+    from jaxopt_losses._lazy import lazy_exports
 
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(_SUBMODULES)
+    __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

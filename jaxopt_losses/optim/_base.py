@@ -46,7 +46,7 @@ def concrete_value(x: Any) -> float | None:
         return float(x)
     if isinstance(x, np.ndarray | np.generic):
         return float(x) if np.size(x) == 1 else None
-    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
+    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
         try:
             return float(x) if x.size == 1 else None
         except (TypeError, jax.errors.ConcretizationTypeError):

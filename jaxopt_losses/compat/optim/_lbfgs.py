@@ -21,7 +21,7 @@ from jaxopt_losses.compat.optim._optimizer import (
 def _lbfgs_step_impl(static, leaves, state, dyn, loss_of):
     tx = _factory("lbfgs")(**_rebuild(static, dyn))
     loss, grads = jax.value_and_grad(loss_of)(leaves)
-    updates, state = tx.update(grads, state, leaves, value_fn=loss_of, value=loss)
+    updates, state = tx.update(grads, state, leaves, value_fn=loss_of, value=loss)  # pyright: ignore[reportCallIssue]
     return optax.apply_updates(leaves, updates), state, loss
 
 
@@ -77,7 +77,7 @@ class LBFGS(Optimizer):
         if not callable(closure):
             raise TypeError("LBFGS.step() needs a closure returning the loss: step(closure)")
         binding = self._bindings[0]
-        loss_of = self._loss_fns.get(closure)
+        loss_of = self._loss_fns.get(closure)  # pyright: ignore[reportAssignmentType]
         if loss_of is None:
 
             def loss_of(leaves, _closure=closure, _b=binding):

@@ -255,6 +255,7 @@ class Optimizer:
     _defaults: dict[str, Any] = {}
     _step_key: str | None = "float32"
     _static_keys: frozenset[str] = _STATIC_KEYS
+    _lr_writers: dict[int, Any]  # set by compat.optim.lr_scheduler when a scheduler is attached
 
     def __init__(self, params: Any, **kwargs: Any):
         unknown = set(kwargs) - set(self._defaults)

@@ -168,7 +168,7 @@ def linear_cross_entropy(
     Example:
         >>> x, w = jnp.ones((2, 3)), jnp.eye(4, 3)
         >>> linear_cross_entropy(x, w, jnp.array([0, 3]), chunk_size=2)
-        Array(1.4..., dtype=float32)
+        Array(1.714..., dtype=float32)
     """
     input = jnp.asarray(input)
     linear_weight = jnp.asarray(linear_weight)

@@ -35,7 +35,10 @@ def clip_grad_norm_(
     """``torch.nn.utils.clip_grad_norm_``: returns ``(clipped_grads, total_norm)`` (torch: the norm only).
 
     Example:
-        >>> grads, norm = clip_grad_norm_(grads, max_norm=1.0)
+        >>> import jax.numpy as jnp
+        >>> grads, norm = clip_grad_norm_({"w": jnp.array([3.0, 4.0])}, max_norm=1.0)
+        >>> float(norm), [round(float(g), 4) for g in grads["w"]]
+        (5.0, [0.6, 0.8])
     """
     return _clip().clip_grad_norm(
         grads, max_norm, norm_type=norm_type, error_if_nonfinite=error_if_nonfinite, foreach=foreach

@@ -19,7 +19,7 @@ $(VENV)/.stamp-compare: pyproject.toml
 	touch $@
 
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 demo: $(VENV)/.stamp-compare
 	$(VENV)/bin/jaxopt-losses compare

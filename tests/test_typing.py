@@ -26,6 +26,9 @@ import stubgen
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# One pyright run serves every test here: `pytest -n 2 --dist loadgroup` (make test) keeps them on one worker.
+pytestmark = pytest.mark.xdist_group("pyright")
+
 # A user's script with the mistakes pyright must report: line marker -> (rule, part of the message).
 BAD = textwrap.dedent(
     """\
@@ -217,6 +220,18 @@ def test_every_public_name_has_a_real_type(pyright_run):
     assert sorted(revealed) == sorted(exprs)
     vague = {e: t for e, t in revealed.items() if t in ("Any", "Unknown") or "Unknown" in t.split("[")[0]}
     assert not vague, f"public names typed as Any/Unknown: {vague}"
+
+
+def test_import_is_light_and_version_comes_from_metadata():
+    code = (
+        "import sys, jaxopt_losses\n"
+        "heavy = ('jax', 'numpy', 'torch', 'flax', 'optax', 'importlib.metadata')\n"
+        "assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]\n"
+        "import importlib.metadata\n"
+        "assert jaxopt_losses.__version__ == importlib.metadata.version('jaxopt-losses')\n"
+        "assert 'jax' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 @pytest.mark.parametrize("path", sorted(stubgen.RENDERS), ids=lambda p: p.name)

@@ -84,6 +84,9 @@ GOOD = textwrap.dedent(
     grads = jax.grad(loss_fn)(params)
     updates, state = tx.update(grads, state, params)
     params = optax.apply_updates(params, updates)
+    for lr in (optax.cosine_decay_schedule(1e-3, 100), lambda count: 1e-3 * 0.9**count, jnp.asarray(0.1)):
+        tx = optim.adam(lr=lr, betas=(schedules.one_cycle_momentum(total_steps=10), 0.999))
+    tx = optax.inject_hyperparams(optim.adamw)(lr=3e-4)
     asgd = optim.asgd(lr=1e-2)
     asgd_state = asgd.init(params)
     assert isinstance(asgd_state, optim.ASGDState)

@@ -9,10 +9,31 @@ doctest runs (``>>>``) are fenced as ``pycon``.
 
 from __future__ import annotations
 
+import pathlib
 import re
 from typing import Any
 
 import griffe
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+# Classes built from tables at run time have a ``(params, **kwargs)`` signature there; their real one is in
+# the stubs tests/stubgen.py generates (what type checkers read), shown on the site instead.
+_STUBS = {
+    "jaxopt_losses.compat.optim": "jaxopt_losses/compat/optim/_signatures.pyi",
+    "jaxopt_losses.compat.nn": "jaxopt_losses/compat/nn/_loss.pyi",
+}
+_stub_modules: dict[str, griffe.Module] = {}
+
+
+def _stub_init(module: str, name: str) -> griffe.Object | griffe.Alias | None:
+    path = _STUBS.get(module)
+    if path is None:
+        return None
+    if module not in _stub_modules:
+        file = _ROOT / path
+        _stub_modules[module] = griffe.visit(f"{module}._stub", file, file.read_text())
+    cls = _stub_modules[module].members.get(name)
+    return cls.members.get("__init__") if cls is not None else None
 
 _ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|exc|obj|py:\w+):`(~?)([^`]+)`")
 _MATH = re.compile(r":math:`([^`]+)`")
@@ -120,3 +141,8 @@ class RstRoles(griffe.Extension):
     def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = rst_to_markdown(obj.docstring.value)
+        if obj.is_class and obj.parent is not None:
+            init = _stub_init(obj.parent.path, obj.name)
+            if isinstance(init, griffe.Function):
+                typed = griffe.Function("__init__", parameters=init.parameters, returns=None)
+                obj.set_member("__init__", typed)

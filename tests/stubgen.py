@@ -31,6 +31,7 @@ _OPTIM_TYPES = {
     "momentum": _FLOAT,
     "dampening": _FLOAT,
     "nesterov": "bool",
+    "amsgrad": "bool",
     "maximize": "bool",
     "foreach": "bool | None",
     "capturable": "bool",

@@ -242,3 +242,5 @@ def test_generated_stubs_are_current(path):
     assert path.read_text() == stubgen.RENDERS[path](), (
         f"{path.relative_to(ROOT)} is stale: run `python -m tests.stubgen`"
     )
+    untyped = [line.strip() for line in path.read_text().splitlines() if ": Any = " in line]
+    assert not untyped, f"options without a type (add them to tests/stubgen.py's tables): {untyped}"

@@ -63,7 +63,7 @@ _TAG = re.compile(r"\[(IndexError|RuntimeError|ValueError)\] ")
 
 
 def _traced(*xs: Any) -> bool:
-    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(xs))
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(xs))  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def check(pred: Any, exc_type: type[Exception], message: str, *fmt: Any) -> None:
@@ -89,9 +89,9 @@ def _raise(err: checkify.Error) -> None:
     m = _TAG.search(msg)
     if m is None:
         err.throw()
-    text = msg[m.end() :]
+    text = msg[m.end() :]  # pyright: ignore[reportOptionalMemberAccess]
     text = re.sub(r" \(`check` failed\)$", "", text.split("\n")[0]).rstrip()
-    raise _EXC[m.group(1)](text)
+    raise _EXC[m.group(1)](text)  # pyright: ignore[reportOptionalMemberAccess]
 
 
 def checked(

@@ -110,7 +110,7 @@ def get_total_norm(
     dtype = jnp.result_type(*norms)
     total = _vector_norm(jnp.stack([n.astype(dtype) for n in norms]), p)
     if error_if_nonfinite:
-        if isinstance(total, jax.core.Tracer):
+        if isinstance(total, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
             checkify.check(jnp.isfinite(total), _nonfinite_message(p))
         elif not bool(jnp.isfinite(total)):
             raise RuntimeError(_nonfinite_message(p))

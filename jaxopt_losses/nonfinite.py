@@ -114,4 +114,4 @@ def skip_nonfinite(inner: optax.GradientTransformation) -> optax.GradientTransfo
             ok,
         )
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    return optax.GradientTransformationExtraArgs(init, update)  # pyright: ignore[reportArgumentType]

@@ -572,7 +572,7 @@ def _one_cycle(total_steps, phases, anneal_strategy, values, value_keys):
     """``count -> value`` annealing between ``values[key]`` over torch's phases."""
 
     def schedule(count):
-        step = concrete_value(count) if not isinstance(count, jax.core.Tracer) else None
+        step = concrete_value(count) if not isinstance(count, jax.core.Tracer) else None  # pyright: ignore[reportAttributeAccessIssue]
         if step is not None and step > total_steps:
             raise ValueError(
                 f"Tried to step {int(step)} times. The specified number of total steps is {total_steps}"
@@ -826,7 +826,7 @@ def sequential_lr(schedules: Sequence[Schedule], milestones: Sequence[int]) -> S
             out = val if out is None else jnp.where(idx == i, val, out)
         return out
 
-    return schedule
+    return schedule  # pyright: ignore[reportReturnType]
 
 
 def chained_scheduler(schedules: Sequence[Schedule], *, base_lr: float) -> Schedule:

@@ -7,9 +7,12 @@ import math
 import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 from jaxopt_losses._compare.config import METRIC_LABEL, METRIC_NAME, FrameworkResult, RunConfig
 
@@ -26,7 +29,7 @@ class Deviation:
     max_metric_abs: float  # accuracy / R^2 difference at the end
 
 
-def _absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _absdiff(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
     """``|a - b|`` in float64, where values equal on both sides (also both NaN, or the same infinity) differ
     by 0 and a value finite on one side only differs by ``inf``."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

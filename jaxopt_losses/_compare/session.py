@@ -108,7 +108,7 @@ def run(
 
     from jaxopt_losses._compare import jax_runner
 
-    datasets: dict[str, tuple] = {}
+    datasets: dict[tuple, tuple] = {}
     records: list[report.RunRecord] = []
     with console.progress() as new_bar:
         for cfg in configs:

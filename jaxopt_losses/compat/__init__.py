@@ -29,33 +29,16 @@ are drawn from.
 Importing this package never imports torch.
 """
 
-import importlib
+# Public names: ONE line each in the TYPE_CHECKING block below (``from . import sub as sub`` for a submodule).
+# Type checkers read it; at run time jaxopt_losses._lazy parses it and imports a submodule on first access.
+import typing
 
-_SUBMODULES = ("optim", "nn")
-__all__ = [*_SUBMODULES, "flatten", "manual_seed"]
+if typing.TYPE_CHECKING:
+    from . import nn as nn
+    from . import optim as optim
+    from .nn._functional_basic import flatten as flatten
+    from .nn._init import manual_seed as manual_seed
+else:
+    from jaxopt_losses._lazy import lazy_exports
 
-
-def manual_seed(seed: int) -> None:
-    """``torch.manual_seed(seed)``: seed the global JAX key that compat.nn layers built without ``rngs=``
-    draw their initial parameters from (and ``F.dropout`` its masks when given no ``key=``)."""
-    from jaxopt_losses.compat.nn._init import manual_seed as _seed
-
-    _seed(seed)
-
-
-def flatten(input, start_dim: int = 0, end_dim: int = -1):
-    """``torch.flatten(input, start_dim=0, end_dim=-1)`` on a JAX array (as torchvision's ``forward``
-    writes ``torch.flatten(x, 1)``)."""
-    from jaxopt_losses.compat.nn._functional_basic import flatten as _flatten
-
-    return _flatten(input, start_dim, end_dim)
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+    __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxopt_losses.losses._reduction import check_reduction, is_concrete
+from jaxopt_losses.losses._reduction import Reduction, check_reduction, is_concrete
 
 Array = jax.Array
 
@@ -136,7 +136,7 @@ def ctc_loss(
     input_lengths: Array,
     target_lengths: Array,
     blank: int = 0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     zero_infinity: bool = False,
 ) -> Array:
     r"""Connectionist Temporal Classification loss, as ``torch.nn.functional.ctc_loss``.
@@ -244,13 +244,13 @@ def ctc_loss(
                 )
     # Extended labels: blank, y1, blank, y2, ..., blank; positions past 2*tl hold blanks (never reached).
     if S:
-        labels = jnp.where(jnp.arange(S) < tl[:, None], jnp.clip(padded[:, :S], 0, C - 1), blank)
+        labels = jnp.where(jnp.arange(S) < tl[:, None], jnp.clip(padded[:, :S], 0, C - 1), blank)  # pyright: ignore[reportOptionalSubscript]
         ext = jnp.full((N, 2 * S + 1), blank, jnp.int32).at[:, 1::2].set(labels)
     else:
         ext = jnp.full((N, 1), blank, jnp.int32)
     prev2 = jnp.concatenate([jnp.full((N, 2), -1, jnp.int32), ext[:, :-2]], axis=1)[:, : ext.shape[1]]
     skip = (jnp.arange(ext.shape[1]) >= 2) & (ext != prev2)
-    nll = _ctc_nll(bool(zero_infinity), log_probs, ext, skip, il, tl)
+    nll: Array = _ctc_nll(bool(zero_infinity), log_probs, ext, skip, il, tl)
     if zero_infinity:
         nll = jnp.where(nll == jnp.inf, jnp.zeros_like(nll), nll)
     if reduction == "mean":

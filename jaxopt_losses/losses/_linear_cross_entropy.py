@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxopt_losses.losses._classification import _check_index_target, _check_weight, cross_entropy
-from jaxopt_losses.losses._reduction import check_reduction
+from jaxopt_losses.losses._reduction import Reduction, check_reduction
 from jaxopt_losses.losses._reduction import reduce as _reduce
 
 Array = jax.Array
@@ -134,7 +134,7 @@ def linear_cross_entropy(
     *,
     linear_bias: Array | None = None,
     weight: Array | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -168,7 +168,7 @@ def linear_cross_entropy(
     Example:
         >>> x, w = jnp.ones((2, 3)), jnp.eye(4, 3)
         >>> linear_cross_entropy(x, w, jnp.array([0, 3]), chunk_size=2)
-        Array(1.4..., dtype=float32)
+        Array(1.714..., dtype=float32)
     """
     input = jnp.asarray(input)
     linear_weight = jnp.asarray(linear_weight)
@@ -221,7 +221,7 @@ def linear_cross_entropy(
         )
 
     check_reduction(reduction)
-    _check_index_target(SimpleNamespace(shape=logits_shape, ndim=len(logits_shape)), target, ignore_index)
+    _check_index_target(SimpleNamespace(shape=logits_shape, ndim=len(logits_shape)), target, ignore_index)  # pyright: ignore[reportArgumentType]
     weight = _check_weight(weight, num_classes)
     if label_smoothing > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
@@ -231,7 +231,7 @@ def linear_cross_entropy(
     bias = jnp.zeros((num_classes,), linear_weight.dtype) if linear_bias is None else linear_bias
     cls_weight = jnp.ones((num_classes,), jnp.float32) if weight is None else weight
     chunk = min(chunk_size, num_classes)
-    rows = _row_losses(x, linear_weight, bias, t, cls_weight, ignore_index, ls, chunk)
+    rows: Array = _row_losses(x, linear_weight, bias, t, cls_weight, ignore_index, ls, chunk)
     mask = t != ignore_index
     w_t = jnp.where(mask, cls_weight[jnp.where(mask, t, 0)], 0.0).astype(rows.dtype)
     out = _reduce(rows, reduction, w_t)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxopt_losses.losses._reduction import check_reduction, is_concrete, reduce
+from jaxopt_losses.losses._reduction import Reduction, check_reduction, is_concrete, reduce
 
 Array = jax.Array
 
@@ -181,7 +181,7 @@ def pairwise_distance(
 
 
 def margin_ranking_loss(
-    input1: Array, input2: Array, target: Array, margin: float = 0.0, reduction: str = "mean"
+    input1: Array, input2: Array, target: Array, margin: float = 0.0, reduction: Reduction = "mean"
 ) -> Array:
     r"""Margin ranking loss, as ``torch.nn.functional.margin_ranking_loss``.
 
@@ -213,7 +213,9 @@ def margin_ranking_loss(
     return reduce(loss, reduction)
 
 
-def hinge_embedding_loss(input: Array, target: Array, margin: float = 1.0, reduction: str = "mean") -> Array:
+def hinge_embedding_loss(
+    input: Array, target: Array, margin: float = 1.0, reduction: Reduction = "mean"
+) -> Array:
     r"""Hinge embedding loss, as ``torch.nn.functional.hinge_embedding_loss``.
 
     .. math:: \ell = [y \ne 1] \max(0, \text{margin} - x) + [y \ne -1]\, x
@@ -242,7 +244,7 @@ def hinge_embedding_loss(input: Array, target: Array, margin: float = 1.0, reduc
     return reduce(output_margin + output_self, reduction)
 
 
-def soft_margin_loss(input: Array, target: Array, reduction: str = "mean") -> Array:
+def soft_margin_loss(input: Array, target: Array, reduction: Reduction = "mean") -> Array:
     r"""Two-class logistic loss, as ``torch.nn.functional.soft_margin_loss``.
 
     .. math:: \ell = \log(1 + \exp(-y \cdot x))
@@ -270,7 +272,7 @@ def soft_margin_loss(input: Array, target: Array, reduction: str = "mean") -> Ar
 
 
 def multilabel_soft_margin_loss(
-    input: Array, target: Array, weight: Array | None = None, reduction: str = "mean"
+    input: Array, target: Array, weight: Array | None = None, reduction: Reduction = "mean"
 ) -> Array:
     r"""Multi-label one-versus-all logistic loss, as ``torch.nn.functional.multilabel_soft_margin_loss``.
 
@@ -307,7 +309,7 @@ def multilabel_soft_margin_loss(
     raise ValueError(f"{reduction} is not valid")
 
 
-def multilabel_margin_loss(input: Array, target: Array, reduction: str = "mean") -> Array:
+def multilabel_margin_loss(input: Array, target: Array, reduction: Reduction = "mean") -> Array:
     r"""Multi-label hinge loss, as ``torch.nn.functional.multilabel_margin_loss``.
 
     .. math:: \ell_n = \frac{1}{C} \sum_{j} \sum_{i \notin \mathcal{Y}_n}
@@ -367,7 +369,7 @@ def multi_margin_loss(
     p: int = 1,
     margin: float = 1.0,
     weight: Array | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Array:
     r"""Multi-class hinge loss, as ``torch.nn.functional.multi_margin_loss``.
 
@@ -426,7 +428,7 @@ def multi_margin_loss(
 
 
 def cosine_embedding_loss(
-    input1: Array, input2: Array, target: Array, margin: float = 0.0, reduction: str = "mean"
+    input1: Array, input2: Array, target: Array, margin: float = 0.0, reduction: Reduction = "mean"
 ) -> Array:
     r"""Cosine embedding loss, as ``torch.nn.functional.cosine_embedding_loss``.
 
@@ -495,7 +497,7 @@ def triplet_margin_loss(
     p: float = 2.0,
     eps: float = 1e-6,
     swap: bool = False,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Array:
     r"""Triplet margin loss, as ``torch.nn.functional.triplet_margin_loss``.
 
@@ -538,7 +540,7 @@ def triplet_margin_with_distance_loss(
     distance_function: Callable[[Array, Array], Array] | None = None,
     margin: float = 1.0,
     swap: bool = False,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Array:
     r"""Triplet margin loss with any distance, as ``torch.nn.functional.triplet_margin_with_distance_loss``.
 

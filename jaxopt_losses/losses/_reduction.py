@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +10,7 @@ import jax.numpy as jnp
 Array = jax.Array
 
 REDUCTIONS = ("none", "mean", "sum")
+Reduction = Literal["none", "mean", "sum"]  # the ``reduction`` argument's type (checked at run time too)
 
 
 def check_reduction(reduction: str, allowed: tuple[str, ...] = REDUCTIONS) -> None:
@@ -37,4 +38,4 @@ def reduce(loss: Array, reduction: str, weight: Array | None = None) -> Array:
 
 def is_concrete(*xs: Any) -> bool:
     """True when every argument's value is known now (no tracers), so eager input checks may run."""
-    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(xs))
+    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(xs))  # pyright: ignore[reportAttributeAccessIssue]

@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import warnings
 from functools import partial
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxopt_losses.losses._reduction import check_reduction, is_concrete
+from jaxopt_losses.losses._reduction import Reduction, check_reduction, is_concrete
 from jaxopt_losses.losses._reduction import reduce as _reduce
 
 Array = jax.Array
@@ -38,7 +39,10 @@ __all__ = [
 ]
 
 
-def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+_R = TypeVar("_R", bound=str)
+
+
+def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: _R) -> _R | Reduction:
     """torch's mapping of the deprecated ``size_average`` / ``reduce`` pair to a reduction string."""
     if size_average is None and reduce is None:
         return reduction
@@ -117,7 +121,7 @@ def mse_loss(
     target: Array,
     size_average: bool | None = None,
     reduce: bool | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weight: Array | None = None,
 ) -> Array:
     r"""Mean squared error, :math:`\ell_i = w_i (x_i - y_i)^2`, reduced.
@@ -147,7 +151,7 @@ def l1_loss(
     target: Array,
     size_average: bool | None = None,
     reduce: bool | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weight: Array | None = None,
 ) -> Array:
     r"""Mean absolute error, :math:`\ell_i = w_i |x_i - y_i|`, reduced.
@@ -181,7 +185,7 @@ def _huber_elem(d: Array, delta: float) -> Array:
 def huber_loss(
     input: Array,
     target: Array,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     delta: float = 1.0,
     weight: Array | None = None,
 ) -> Array:
@@ -214,7 +218,7 @@ def smooth_l1_loss(
     target: Array,
     size_average: bool | None = None,
     reduce: bool | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     beta: float = 1.0,
 ) -> Array:
     r"""Smooth L1: :math:`\ell_i = \tfrac12 d_i^2/\beta` if :math:`|d_i| < \beta` else
@@ -254,7 +258,7 @@ def poisson_nll_loss(
     size_average: bool | None = None,
     eps: float = 1e-8,
     reduce: bool | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Array:
     r"""Poisson negative log likelihood.
 
@@ -310,7 +314,7 @@ def gaussian_nll_loss(
     var: Array | float,
     full: bool = False,
     eps: float = 1e-6,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Array:
     r"""Gaussian negative log likelihood, :math:`\ell = \tfrac12(\log v + (x - y)^2 / v)`
     (:math:`+\tfrac12\log 2\pi` when ``full``), with :math:`v = \max(\mathrm{var}, \epsilon)`.

@@ -4,40 +4,43 @@ Each factory is named after the torch class in snake case and takes torch's keyw
 defaults; see :mod:`jaxopt_losses.optim._base` for the conventions they share.
 """
 
-from jaxopt_losses._lazy import lazy_exports
+# Public names: ONE line each in the TYPE_CHECKING block below, ``from .<module> import name as name``.
+# Type checkers and editors read it (real signatures); at run time jaxopt_losses._lazy parses it and imports
+# the module on first access, so importing this package stays cheap. Nothing else to register.
+import typing
 
-_EXPORTS = {
-    "sgd": "._sgd",
-    "SGDState": "._sgd",
-    "adam": "._adam",
-    "adamw": "._adam",
-    "AdamState": "._adam",
-    "rmsprop": "._rmsprop",
-    "RMSpropState": "._rmsprop",
-    "adagrad": "._adagrad",
-    "AdagradState": "._adagrad",
-    "adadelta": "._adadelta",
-    "AdadeltaState": "._adadelta",
-    "adamax": "._adamax",
-    "AdamaxState": "._adamax",
-    "nadam": "._nadam",
-    "NAdamState": "._nadam",
-    "radam": "._radam",
-    "RAdamState": "._radam",
-    "asgd": "._asgd",
-    "ASGDState": "._asgd",
-    "asgd_averaged_params": "._asgd",
-    "rprop": "._rprop",
-    "RpropState": "._rprop",
-    "adafactor": "._adafactor",
-    "AdafactorState": "._adafactor",
-    "muon": "._muon",
-    "MuonState": "._muon",
-    "sparse_adam": "._sparse_adam",
-    "SparseAdamState": "._sparse_adam",
-    "lbfgs": "._lbfgs",
-    "LBFGSState": "._lbfgs",
-}
+if typing.TYPE_CHECKING:
+    from ._adadelta import AdadeltaState as AdadeltaState
+    from ._adadelta import adadelta as adadelta
+    from ._adafactor import AdafactorState as AdafactorState
+    from ._adafactor import adafactor as adafactor
+    from ._adagrad import AdagradState as AdagradState
+    from ._adagrad import adagrad as adagrad
+    from ._adam import AdamState as AdamState
+    from ._adam import adam as adam
+    from ._adam import adamw as adamw
+    from ._adamax import AdamaxState as AdamaxState
+    from ._adamax import adamax as adamax
+    from ._asgd import ASGDState as ASGDState
+    from ._asgd import asgd as asgd
+    from ._asgd import asgd_averaged_params as asgd_averaged_params
+    from ._lbfgs import LBFGSState as LBFGSState
+    from ._lbfgs import lbfgs as lbfgs
+    from ._muon import MuonState as MuonState
+    from ._muon import muon as muon
+    from ._nadam import NAdamState as NAdamState
+    from ._nadam import nadam as nadam
+    from ._radam import RAdamState as RAdamState
+    from ._radam import radam as radam
+    from ._rmsprop import RMSpropState as RMSpropState
+    from ._rmsprop import rmsprop as rmsprop
+    from ._rprop import RpropState as RpropState
+    from ._rprop import rprop as rprop
+    from ._sgd import SGDState as SGDState
+    from ._sgd import sgd as sgd
+    from ._sparse_adam import SparseAdamState as SparseAdamState
+    from ._sparse_adam import sparse_adam as sparse_adam
+else:
+    from jaxopt_losses._lazy import lazy_exports
 
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+    __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

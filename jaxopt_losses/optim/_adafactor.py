@@ -169,4 +169,4 @@ def adafactor(
         variances = treedef.unflatten([o[3] for o in parts])
         return updates, AdafactorState(count=count, row_var=rows, col_var=cols, variance=variances)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

@@ -178,7 +178,7 @@ def _adam_core(
         u, m, v, x = (treedef.unflatten([o[i] for o in outs]) for i in range(4))
         return u, AdamState(count=step, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=x if amsgrad else None)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 def adam(

@@ -30,9 +30,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 Array = jax.Array
-Schedule = Callable[[Array], Array]
+# ``count -> value``: ours return arrays; optax's schedules are typed to return any ArrayLike.
+Schedule = Callable[[Array], ArrayLike]
 ScalarOrSchedule = float | Array | Schedule
 
 IMPLEMENTATION_SWITCHES = ("foreach", "fused", "capturable", "differentiable")
@@ -46,7 +48,7 @@ def concrete_value(x: Any) -> float | None:
         return float(x)
     if isinstance(x, np.ndarray | np.generic):
         return float(x) if np.size(x) == 1 else None
-    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
+    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
         try:
             return float(x) if x.size == 1 else None
         except (TypeError, jax.errors.ConcretizationTypeError):
@@ -104,7 +106,7 @@ def is_zero(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and float(x) == 0.0
 
 
-def resolve(value: ScalarOrSchedule, count: Array) -> Array | float:
+def resolve(value: ScalarOrSchedule, count: Array) -> ArrayLike:
     """The value of a hyperparameter at step ``count`` (a schedule is called with the step count)."""
     if callable(value) and not isinstance(value, jax.Array):
         return value(count)

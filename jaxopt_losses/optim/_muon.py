@@ -184,4 +184,4 @@ def muon(
             count=increment(state.count), momentum_buffer=treedef.unflatten([o[1] for o in parts])
         )
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

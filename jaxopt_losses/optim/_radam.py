@@ -39,7 +39,7 @@ def _pow(base: Any, t: Array) -> Array:
     """``base ** t``; for a Python ``base`` in (0, 1) as ``exp(t * log(base))`` with the log in double."""
     if isinstance(base, numbers.Real) and 0.0 < float(base) < 1.0:
         return jnp.exp(t * math.log(base))
-    return jnp.power(base, t)
+    return jnp.power(base, t)  # pyright: ignore[reportArgumentType]
 
 
 def radam(

@@ -189,4 +189,4 @@ def rmsprop(
             grad_avg=ga if centered else None,
         )
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

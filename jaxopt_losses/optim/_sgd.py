@@ -158,4 +158,4 @@ def sgd(
         new_buf = treedef.unflatten([b for _, b in pairs]) if has_buffer else None
         return updates, SGDState(count=increment(count), momentum_buffer=new_buf)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

@@ -146,7 +146,7 @@ def sparse_adam(
             new_m = m + m_upd
             new_v = v + v_upd
             denom = jnp.sqrt(v_upd + v) + jnp.asarray(eps, dtype)
-            t = step.astype(jnp.float64 if jax.config.jax_enable_x64 else dtype)
+            t = step.astype(jnp.float64 if jax.config.jax_enable_x64 else dtype)  # pyright: ignore[reportAttributeAccessIssue]
             # 1 - beta**t as -expm1(t log beta): torch computes it in float64, and the float32
             # subtraction would lose ~5 digits at t = 1 for beta2 = 0.999
             bc1 = -jnp.expm1(t * _log(beta1, t.dtype))
@@ -171,4 +171,4 @@ def sparse_adam(
             step=treedef.unflatten([o[3] for o in parts]),
         )
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

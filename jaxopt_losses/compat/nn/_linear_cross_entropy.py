@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxopt_losses.losses._reduction import Reduction
+
 
 def _torch_bias_init(fan_in: int):
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
@@ -43,7 +45,7 @@ class LinearCrossEntropyLoss(nnx.Module):
         bias: bool = False,
         device: Any = None,
         dtype: Any = None,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         weight: Any = None,
         ignore_index: int | None = None,
         label_smoothing: float = 0.0,
@@ -58,7 +60,7 @@ class LinearCrossEntropyLoss(nnx.Module):
             raise RuntimeError(f"expected label_smoothing to be in range [0, 1], got {label_smoothing}")
         self.num_classes = num_classes
         self.out_features = tuple(out_features)
-        self.reduction = reduction
+        self.reduction: Reduction = reduction
         self.weight = None if weight is None else nnx.data(jnp.asarray(weight))
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing

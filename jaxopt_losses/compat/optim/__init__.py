@@ -11,10 +11,31 @@ messages; ``param_groups``, ``add_param_group``, ``state_dict`` / ``load_state_d
 torch's own) and ``step(closure)`` behave as in torch. See :class:`Optimizer` for the conventions.
 """
 
+import typing
+
 from jaxopt_losses.compat.optim import lr_scheduler as lr_scheduler
 from jaxopt_losses.compat.optim._lbfgs import LBFGS as LBFGS
 from jaxopt_losses.compat.optim._optimizer import Optimizer as Optimizer
 from jaxopt_losses.compat.optim._optimizer import make_optimizer_class
+
+# Public names: ONE line each, an import above or, for the classes the _SPECS table below builds at run time,
+# in the TYPE_CHECKING block (their signatures come from the generated _signatures.pyi; a new _SPECS entry
+# needs its line here and ``python -m tests.stubgen``; tests/test_typing.py checks both).
+if typing.TYPE_CHECKING:
+    from ._signatures import ASGD as ASGD
+    from ._signatures import SGD as SGD
+    from ._signatures import Adadelta as Adadelta
+    from ._signatures import Adafactor as Adafactor
+    from ._signatures import Adagrad as Adagrad
+    from ._signatures import Adam as Adam
+    from ._signatures import Adamax as Adamax
+    from ._signatures import AdamW as AdamW
+    from ._signatures import Muon as Muon
+    from ._signatures import NAdam as NAdam
+    from ._signatures import RAdam as RAdam
+    from ._signatures import RMSprop as RMSprop
+    from ._signatures import Rprop as Rprop
+    from ._signatures import SparseAdam as SparseAdam
 
 _SWITCHES = {"foreach": None, "differentiable": False, "fused": None}
 

@@ -27,7 +27,7 @@ def _lbfgs_step_impl(static, traced, leaves, consts, state, dyn):
         return traced.loss(consts, l)
 
     loss, grads = jax.value_and_grad(loss_of)(leaves)
-    updates, state = tx.update(grads, state, leaves, value_fn=loss_of, value=loss)
+    updates, state = tx.update(grads, state, leaves, value_fn=loss_of, value=loss)  # pyright: ignore[reportCallIssue]
     return optax.apply_updates(leaves, updates), state, loss
 
 

@@ -377,6 +377,7 @@ class _CyclicBase(LRScheduler):
     """Shared momentum handling of CyclicLR / OneCycleLR (torch writes ``momentum`` or ``betas[0]``)."""
 
     _mode = "set"
+    _momentum_schedules: list[Any]  # built by the subclasses' _rebuild when cycle_momentum
 
     def _init_momentum(self, optimizer: Optimizer, cycle_momentum: bool) -> None:
         self.cycle_momentum = cycle_momentum
@@ -444,7 +445,7 @@ class CyclicLR(_CyclicBase):
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
-    def _kw(self):
+    def _kw(self) -> dict[str, Any]:
         return dict(
             step_size_up=self.step_size_up,
             step_size_down=self.step_size_down,
@@ -494,7 +495,7 @@ class OneCycleLR(_CyclicBase):
     ):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        self._kwargs = dict(
+        self._kwargs: dict[str, Any] = dict(
             total_steps=total_steps,
             epochs=epochs,
             steps_per_epoch=steps_per_epoch,
@@ -508,7 +509,7 @@ class OneCycleLR(_CyclicBase):
         _schedules().one_cycle_lr(
             max_lrs[0], div_factor=div_factor, final_div_factor=final_div_factor, **self._kwargs
         )
-        self.total_steps = total_steps if total_steps is not None else epochs * steps_per_epoch
+        self.total_steps = total_steps if total_steps is not None else epochs * steps_per_epoch  # pyright: ignore[reportOperatorIssue]
         if last_epoch == -1:
             for idx, group in enumerate(optimizer.param_groups):
                 group["initial_lr"] = max_lrs[idx] / div_factor

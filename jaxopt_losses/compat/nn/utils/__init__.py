@@ -113,9 +113,11 @@ def clip_grad_norm_(
     ``min(max_norm / (total_norm + 1e-6), 1)``.
 
     Example:
-        >>> loss, grads = nnx.value_and_grad(loss_fn)(model)
-        >>> norm = clip_grad_norm_(grads, max_norm=1.0)   # grads now clipped
-        >>> optimizer.step(grads)
+        >>> import jax.numpy as jnp
+        >>> grads = {"w": jnp.array([3.0, 4.0])}
+        >>> norm = clip_grad_norm_(grads, max_norm=1.0)   # grads now clipped, as torch's .grad
+        >>> norm.item(), [round(float(g), 4) for g in grads["w"]]
+        (5.0, [0.6, 0.8])
     """
     total: list[Any] = []
 
@@ -144,7 +146,11 @@ def clip_grad_value_(grads: Any, clip_value: float, foreach: bool | None = None)
     Parity with torch.nn.utils.clip_grad_value_ (returns None, as torch).
 
     Example:
+        >>> import jax.numpy as jnp
+        >>> grads = [jnp.array([-2.0, 0.25])]
         >>> clip_grad_value_(grads, clip_value=0.5)
+        >>> [float(g) for g in grads[0]]
+        [-0.5, 0.25]
     """
     _in_place(grads, "clip_grad_value_", "clip_grad_value", lambda v: _clip().clip_grad_value(v, clip_value))
 

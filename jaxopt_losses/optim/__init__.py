@@ -35,6 +35,10 @@ _EXPORTS = {
     "MuonState": "._muon",
     "sparse_adam": "._sparse_adam",
     "SparseAdamState": "._sparse_adam",
+    "param_groups": "._groups",
+    "masked_weight_decay": "._groups",
+    "decay_mask": "._groups",
+    "muon_with": "._groups",
     "lbfgs": "._lbfgs",
     "LBFGSState": "._lbfgs",
 }

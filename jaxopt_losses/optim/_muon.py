@@ -115,10 +115,12 @@ def muon(
         adjust_lr_fn: None, "original" or "match_rms_adamw" (default: None = "original").
 
     Parity with torch.optim.Muon: same defaults, checks and messages (ValueError at construction; a
-    parameter that is not 2-D raises at ``init`` with torch's message; ``ns_steps >= 100`` and a wrong
-    number of coefficients, which torch only reports at the first step, raise at construction here). The
-    orthogonalization is computed in bfloat16 like torch's, so results agree with torch to bfloat16
-    round-off of the update (a few 1e-3 relative of ``lr`` per step at worst), not to float32 precision.
+    parameter that is not 2-D raises at ``init`` with torch's message, naming the JAX shape and
+    :func:`~jaxopt_losses.optim.muon_with`, which pairs Muon with AdamW for such parameters;
+    ``ns_steps >= 100`` and a wrong number of coefficients, which torch only reports at the first step,
+    raise at construction here). The orthogonalization is computed in bfloat16 like torch's, so results
+    agree with torch to bfloat16 round-off of the update (a few 1e-3 relative of ``lr`` per step at
+    worst), not to float32 precision.
     Unlike :func:`optax.contrib.muon`, this applies to 2-D parameters only and uses torch's momentum (lerp),
     normalization and learning-rate adjustment.
 
@@ -145,8 +147,9 @@ def muon(
         for p in jax.tree.leaves(params):
             if p.ndim != 2:
                 raise ValueError(
-                    "Muon only supports 2D parameters whereas we found a parameter with size: "
-                    f"torch.Size({list(p.shape)})"
+                    f"Muon only supports 2D parameters whereas we found a parameter with shape {p.shape}; "
+                    "use jaxopt_losses.optim.muon_with(fallback, ...) to update the other parameters "
+                    "with another optimizer (AdamW by default)"
                 )
         return MuonState(count=init_count(), momentum_buffer=zeros_like_tree(params))
 

@@ -218,3 +218,173 @@ def test_update_bn_without_batchnorm_is_a_no_op():
     before = np.asarray(model.kernel[...])
     swa.update_bn([jnp.ones((1, 2))], model)
     np.testing.assert_array_equal(model.kernel[...], before)
+
+
+# ------------------------------------------------------------------------------------ compat.optim.swa_utils
+
+
+def _compat():
+    import jaxopt_losses.compat as jt
+
+    return jt
+
+
+def test_compat_averaged_model_pytree_matches_torch_and_state_dicts_interchange():
+    jt = _compat()
+    rng = np.random.default_rng(5)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    t_avg = tsu.AveragedModel(model, multi_avg_fn=tsu.get_ema_multi_avg_fn(0.8))
+    tree = lambda: {"0": {k: jnp.asarray(v.detach().numpy()) for k, v in model[0].named_parameters()}}
+    ours = jt.optim.swa_utils.AveragedModel(tree(), multi_avg_fn=jt.optim.swa_utils.get_ema_multi_avg_fn(0.8))
+    for _ in range(6):
+        _randomize(model, rng)
+        t_avg.update_parameters(model)
+        ours.update_parameters(tree())
+    ref = t_avg.state_dict()
+    mine = ours.state_dict()
+    assert sorted(mine) == sorted(ref)  # n_averaged, module.0.weight, module.0.bias
+    for k in ref:
+        np.testing.assert_allclose(mine[k], ref[k].numpy(), rtol=0, atol=1e-6)
+    # ours -> torch and torch -> ours
+    t_new = tsu.AveragedModel(torch.nn.Sequential(torch.nn.Linear(3, 2)))
+    t_new.load_state_dict({k: torch.as_tensor(v) for k, v in mine.items()})
+    assert int(t_new.n_averaged) == 6
+    fresh = jt.optim.swa_utils.AveragedModel(tree())
+    fresh.load_state_dict(ref)
+    for k, v in fresh.state_dict().items():
+        np.testing.assert_array_equal(v, ref[k].numpy())
+    with pytest.raises(RuntimeError, match="missing keys"):
+        fresh.load_state_dict({"n_averaged": 1})
+
+
+class _NetBN(nnx.Module):
+    def __init__(self):
+        self.lin = nnx.Linear(3, 4, rngs=nnx.Rngs(0))
+        self.bn = nnx.BatchNorm(4, rngs=nnx.Rngs(0))
+
+    def __call__(self, x):
+        return self.bn(self.lin(x))
+
+
+def _copy_into_nnx(tmodel, net):
+    lin, bn = tmodel[0], tmodel[1]
+    net.lin.kernel[...] = jnp.asarray(lin.weight.detach().numpy().T)
+    net.lin.bias[...] = jnp.asarray(lin.bias.detach().numpy())
+    net.bn.scale[...] = jnp.asarray(bn.weight.detach().numpy())
+    net.bn.bias[...] = jnp.asarray(bn.bias.detach().numpy())
+    net.bn.mean[...] = jnp.asarray(bn.running_mean.numpy())
+    net.bn.var[...] = jnp.asarray(bn.running_var.numpy())
+
+
+@pytest.mark.parametrize("use_buffers", [False, True])
+def test_compat_averaged_model_nnx_module_matches_torch(use_buffers):
+    jt = _compat()
+    rng = np.random.default_rng(6)
+    tmodel = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    t_avg = tsu.AveragedModel(tmodel, use_buffers=use_buffers)
+    net = _NetBN()
+    ours = jt.optim.swa_utils.AveragedModel(net, use_buffers=use_buffers)
+    for _ in range(5):
+        _randomize(tmodel, rng)
+        _copy_into_nnx(tmodel, net)
+        t_avg.update_parameters(tmodel)
+        ours.update_parameters(net)
+    m, t = ours.module, t_avg.module
+    assert int(ours.n_averaged) == int(t_avg.n_averaged) == 5
+    pairs = [
+        (m.lin.kernel[...], t[0].weight.detach().numpy().T),
+        (m.lin.bias[...], t[0].bias.detach().numpy()),
+        (m.bn.scale[...], t[1].weight.detach().numpy()),
+        (m.bn.mean[...], t[1].running_mean.numpy()),  # averaged with use_buffers, else copied
+        (m.bn.var[...], t[1].running_var.numpy()),
+    ]
+    for a, b in pairs:
+        np.testing.assert_allclose(np.asarray(a), b, rtol=0, atol=1e-6)
+    x = jnp.ones((2, 3))
+    np.testing.assert_array_equal(ours(x), m(x))
+
+
+def test_compat_update_bn_through_averaged_model():
+    jt = _compat()
+    net = _NetBN()
+    swa_model = jt.optim.swa_utils.AveragedModel(net)
+    loader = [jnp.asarray(np.random.default_rng(k).standard_normal((4, 3)), jnp.float32) for k in range(3)]
+    jt.optim.swa_utils.update_bn(loader, swa_model)
+    direct = _NetBN()
+    swa.update_bn(loader, direct)
+    np.testing.assert_array_equal(swa_model.module.bn.mean[...], direct.bn.mean[...])
+    assert not np.array_equal(swa_model.module.bn.mean[...], net.bn.mean[...])
+
+
+def _torch_and_compat_sgd(lrs=(0.5, 0.2)):
+    jt = _compat()
+    topt = torch.optim.SGD(
+        [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in lrs], lr=lrs[0]
+    )
+    jopt = jt.optim.SGD([{"params": [jnp.zeros(1)], "lr": lr} for lr in lrs], lr=lrs[0])
+    return topt, jopt
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(anneal_strategy="linear", anneal_epochs=5), dict(anneal_epochs=0), dict()], ids=str
+)
+def test_compat_swalr_after_cosine_matches_torch_and_state_dict(kw):
+    jt = _compat()
+    topt, jopt = _torch_and_compat_sgd()
+    t_cos = torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=20)
+    j_cos = jt.optim.lr_scheduler.CosineAnnealingLR(jopt, T_max=20)
+    make = lambda: (
+        tsu.SWALR(topt, swa_lr=[0.05, 0.01], **kw),
+        jt.optim.swa_utils.SWALR(jopt, [0.05, 0.01], **kw),
+    )
+    # torch's recipe builds SWALR up front (it writes the unchanged lr then); with anneal_epochs=0 it would
+    # write swa_lr at once, so build it at the switch.
+    t_swa, j_swa = make() if kw.get("anneal_epochs") != 0 else (None, None)
+    for epoch in range(16):
+        topt.step()
+        if t_swa is None and epoch == 6:
+            t_swa, j_swa = make()
+            topt.step()
+        (t_swa if epoch >= 6 else t_cos).step()
+        (j_swa if epoch >= 6 else j_cos).step()
+        ours = [g["lr"] for g in jopt.param_groups]
+        ref = [g["lr"] for g in topt.param_groups]
+        np.testing.assert_allclose(ours, ref, rtol=1e-6)
+        assert epoch < 6 or j_swa.get_last_lr() == pytest.approx(t_swa.get_last_lr(), rel=1e-6)
+    sd = t_swa.state_dict()
+    assert {k: sd[k] for k in ("anneal_epochs", "_anneal_strategy", "last_epoch", "_step_count")} == {
+        k: j_swa.state_dict()[k] for k in ("anneal_epochs", "_anneal_strategy", "last_epoch", "_step_count")
+    }
+    # torch's state dict into a fresh compat SWALR (and ours into torch's): both continue alike
+    topt2, jopt2 = _torch_and_compat_sgd()
+    j2 = jt.optim.swa_utils.SWALR(jopt2, swa_lr=[0.05, 0.01])
+    j2.load_state_dict(t_swa.state_dict())
+    t2 = tsu.SWALR(topt2, swa_lr=[0.05, 0.01])
+    t2.load_state_dict(j_swa.state_dict())
+    for g2, g in zip(jopt2.param_groups, jopt.param_groups, strict=True):
+        g2["lr"] = g["lr"]
+    for g2, g in zip(topt2.param_groups, topt.param_groups, strict=True):
+        g2["lr"] = g["lr"]
+    for _ in range(3):
+        topt2.step()
+        j2.step()
+        t2.step()
+        np.testing.assert_allclose(
+            [g["lr"] for g in jopt2.param_groups], [g["lr"] for g in topt2.param_groups]
+        )
+
+
+def test_compat_swalr_bad_arguments_like_torch():
+    jt = _compat()
+    topt, jopt = _torch_and_compat_sgd()
+    for args, kw in [
+        ((0.1, 0.2, 0.3), {}),
+        (0.1, dict(anneal_strategy="exp")),
+        (0.1, dict(anneal_epochs=-2)),
+    ]:
+        with pytest.raises(ValueError) as t_err:
+            tsu.SWALR(topt, list(args) if isinstance(args, tuple) else args, **kw)
+        with pytest.raises(ValueError, match="^" + re.escape(str(t_err.value)) + "$"):
+            jt.optim.swa_utils.SWALR(jopt, list(args) if isinstance(args, tuple) else args, **kw)
+    with pytest.raises(AssertionError, match="Only one of avg_fn and multi_avg_fn"):
+        jt.optim.swa_utils.AveragedModel([jnp.ones(2)], avg_fn=swa.get_swa_avg_fn(), multi_avg_fn=CUSTOM_AVG)

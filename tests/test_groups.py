@@ -172,6 +172,8 @@ def test_param_groups_from_several_factories():
     assert _max_err(ours, ref) <= 1e-6
     with pytest.raises(TypeError, match="no factory"):
         optim.param_groups(None, labels, {"a": {}})
+    with pytest.raises(ValueError, match="no corresponding transformation"):  # a label without a group
+        optim.param_groups(optim.sgd, labels, {"a": {}}).init(_tree([jnp.asarray(p) for p in P0]))
 
 
 def test_muon_with_adamw_matches_torch_muon_and_adamw():
@@ -187,9 +189,9 @@ def test_muon_with_adamw_matches_torch_muon_and_adamw():
         ]
     )
     assert _max_err(ours, ref, rest) <= 1e-6
-    # Muon orthogonalizes in bfloat16 (see test_optim_special): 10 bfloat16 ulps of the adjusted lr per step.
-    ulp = 2.0**-8 * 0.02 * np.sqrt(5 / 4)
-    assert _max_err(ours, ref, two_d) <= STEPS * 10 * ulp
+    # Muon orthogonalizes in bfloat16 like torch; test_optim_special allows 10 bfloat16 ulps of the adjusted
+    # lr per step for GEMM rounding flips. On this stream none occurs: measured 4.5e-7.
+    assert _max_err(ours, ref, two_d) <= 1e-6
 
 
 def test_muon_with_works_in_nnx_optimizer():

@@ -119,9 +119,15 @@ class GradScaler:
 
         ``found_inf`` (a bool scalar) is True when any entry of the scaled ``grads`` is ``inf`` or ``nan``.
         Each leaf is multiplied in float32 and cast back to its dtype. Disabled: ``(grads, False)``.
+
+        Raises:
+            ValueError: torch's "Attempting to unscale FP16 gradients." for a float16 leaf (torch expects
+                float32 master parameters; bfloat16 gradients are accepted, as in torch).
         """
         if not self.enabled:
             return grads, jnp.asarray(False)
+        if any(jnp.result_type(g) == jnp.float16 for g in jax.tree.leaves(grads)):
+            raise ValueError("Attempting to unscale FP16 gradients.")
         found_inf = ~all_finite(grads)
         inv_scale = jnp.asarray(1.0, jnp.float32) / state.scale
 

@@ -205,3 +205,32 @@ def test_disabled_scaler_is_a_pass_through_like_torch():
     assert float(amp.loss_scale(state)) == 1.0
     updates, _ = tx.update([jnp.array([1.0, np.inf])], state, params)
     assert not np.all(np.isfinite(np.asarray(updates[0])))  # torch steps unconditionally when disabled
+
+
+def test_fp16_gradients_rejected_like_torch_and_nnx_module_grads():
+    from flax import nnx
+
+    p = torch.zeros(2, dtype=torch.float16, requires_grad=True)
+    topt = torch.optim.SGD([p], lr=0.1)
+    ts = torch.amp.GradScaler("cpu")
+    ts.scale(torch.ones(()))
+    p.grad = torch.ones(2, dtype=torch.float16)
+    with pytest.raises(ValueError) as err:
+        ts.unscale_(topt)
+    js = jt.amp.GradScaler()
+    js.scale(jnp.ones(()))
+    jopt = jt.optim.SGD([jnp.zeros(2, jnp.float16)], lr=0.1)
+    with pytest.raises(ValueError, match="^" + re.escape(str(err.value)) + "$"):
+        js.unscale_(jopt, [jnp.ones(2, jnp.float16)])
+    # nnx modules: grads are an nnx.State; an inf skips the step, a finite step equals the unscaled one
+    model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+    opt = jt.optim.SGD(model, lr=0.1)
+    scaler = jt.amp.GradScaler(init_scale=8.0)
+    kernel0 = np.asarray(model.kernel[...])
+    for x, expect_skip in ((jnp.array([[np.inf, 1.0]]), True), (jnp.ones((1, 2)), False)):
+        grads = nnx.grad(lambda m, x=x: scaler.scale(jnp.sum(m(x))))(model)
+        scaler.step(opt, grads)
+        scaler.update()
+        assert np.array_equal(model.kernel[...], kernel0) == expect_skip
+    assert scaler.get_scale() == 4.0
+    np.testing.assert_allclose(model.kernel[...], kernel0 - 0.1, rtol=1e-6)  # grad of sum(x @ W) is ones

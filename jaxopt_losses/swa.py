@@ -297,33 +297,37 @@ def _batch_norms(model: Any) -> list[Any]:
 def update_bn(loader: Iterable[Any], model: Any, device: Any = None) -> None:
     """``torch.optim.swa_utils.update_bn``: recompute every batch-norm layer's running statistics in place.
 
-    Resets the running statistics (mean 0, variance 1), runs ``model`` in training mode over every batch of
-    ``loader`` (a batch is an array, or a list/tuple whose first element is the input) so that each layer's
-    running statistics become the plain average over batches of the batch statistics (torch's
-    ``momentum=None``), then restores each layer's momentum and train/eval mode.
+    Resets the running statistics (mean 0, variance 1), puts the whole model in training mode (dropout
+    included, as torch's ``model.train()``), runs it over every batch of ``loader`` (a batch is an array, or
+    a list/tuple whose first element is the input) so that each layer's running statistics become the plain
+    average over batches of the batch statistics (torch's ``momentum=None``), then restores each layer's
+    momentum and every module's train/eval switches.
 
     Args:
         loader: an iterable of batches.
         model: a flax ``nnx.Module`` (e.g. ``AveragedModel.module`` or a model whose weights were set to the
             SWA average). Layers handled: ``nnx.BatchNorm`` (flax's momentum convention: the batch at step
             ``k`` gets weight ``1/k`` through ``momentum = 1 - 1/k``) and any module with torch's
-            ``reset_running_stats()`` and a ``momentum`` that may be set to None (torch-style layers, whose
-            own forward then averages cumulatively).
+            ``reset_running_stats()`` and a ``momentum`` that may be set to None (torch-style layers such
+            as ``compat.nn.BatchNorm2d``, whose own forward then averages cumulatively).
         device: if given, each batch is moved there with :func:`jax.device_put` first.
 
     Returns:
         None; a model without batch-norm layers is left untouched (no forward pass), as in torch.
 
-    Parity with torch.optim.swa_utils.update_bn: same reset, cumulative averaging and restoration. With
-    ``nnx.BatchNorm`` the running variance is flax's (biased batch variance), with a torch-style layer it is
-    torch's (unbiased); the means agree with torch's either way.
+    Parity with torch.optim.swa_utils.update_bn: same reset, cumulative averaging and restoration (torch
+    restores ``model.train(was_training)`` for all modules; here each module gets its own switches back,
+    the same when they were uniform). With ``nnx.BatchNorm`` the running variance is flax's (biased batch
+    variance), with a torch-style layer it is torch's (unbiased); the means agree with torch's either way.
     """
     from flax import nnx
 
     norms = _batch_norms(model)
     if not norms:
         return
-    saved = [(m.momentum, {a: getattr(m, a) for a in _MODE_ATTRS if hasattr(m, a)}) for m in norms]
+    modules = [m for _, m in nnx.iter_modules(model)]
+    modes = [{a: getattr(m, a) for a in _MODE_ATTRS if hasattr(m, a)} for m in modules]
+    momenta = [m.momentum for m in norms]
     for m in norms:
         if isinstance(m, nnx.BatchNorm):
             m.mean.set_value(jnp.zeros_like(m.mean.get_value()))
@@ -331,9 +335,9 @@ def update_bn(loader: Iterable[Any], model: Any, device: Any = None) -> None:
         else:
             m.reset_running_stats()
             m.momentum = None
-        for attr, train_value in _MODE_ATTRS.items():
-            if hasattr(m, attr):
-                setattr(m, attr, train_value)
+    for m, saved in zip(modules, modes, strict=True):
+        for attr in saved:
+            setattr(m, attr, _MODE_ATTRS[attr])
     k = 0
     for batch in loader:
         if isinstance(batch, list | tuple):
@@ -345,11 +349,12 @@ def update_bn(loader: Iterable[Any], model: Any, device: Any = None) -> None:
             if isinstance(m, nnx.BatchNorm):
                 m.momentum = 1.0 - 1.0 / k
         model(batch)
-    for m, (momentum, modes) in zip(norms, saved, strict=True):
+    for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
-        for attr, value in modes.items():
+    for m, saved in zip(modules, modes, strict=True):
+        for attr, value in saved.items():
             setattr(m, attr, value)
 
 
-# The train/eval switches of a batch-norm layer and their training-mode values (flax's and torch's naming).
-_MODE_ATTRS = {"use_running_average": False, "training": True}
+# The train/eval switches of a module and their training-mode values (flax's and torch's naming).
+_MODE_ATTRS = {"use_running_average": False, "deterministic": False, "training": True}

@@ -388,3 +388,23 @@ def test_compat_swalr_bad_arguments_like_torch():
             jt.optim.swa_utils.SWALR(jopt, list(args) if isinstance(args, tuple) else args, **kw)
     with pytest.raises(AssertionError, match="Only one of avg_fn and multi_avg_fn"):
         jt.optim.swa_utils.AveragedModel([jnp.ones(2)], avg_fn=swa.get_swa_avg_fn(), multi_avg_fn=CUSTOM_AVG)
+
+
+def test_update_bn_puts_the_whole_model_in_training_mode_and_restores_it():
+    """torch's update_bn calls model.train(): dropout is active during the pass; modes come back after."""
+
+    class Net(nnx.Module):
+        def __init__(self):
+            self.drop = nnx.Dropout(0.5, rngs=nnx.Rngs(dropout=1))
+            self.bn = nnx.BatchNorm(3, rngs=nnx.Rngs(0))
+
+        def __call__(self, x):
+            return self.bn(self.drop(x))
+
+    loader = [jnp.ones((4, 3)) * (k + 1) for k in range(3)]
+    net = Net()
+    net.eval()
+    swa.update_bn(loader, net)
+    assert net.drop.deterministic is True and net.bn.use_running_average is True
+    # without dropout every batch mean would be k + 1 and their average 2.0 exactly
+    assert not np.allclose(net.bn.mean[...], 2.0)

@@ -144,13 +144,27 @@ class AveragedModel:
             return nnx.to_pure_dict(nnx.state(self.module, (nnx.Param, nnx.BatchStat)))
         return self.module
 
+    def _torch_style(self) -> bool:
+        """A module with torch's own ``state_dict`` (a ``compat.nn`` model): use its names."""
+        return self._is_module and callable(getattr(self.module, "state_dict", None))
+
     def state_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n_averaged": np.asarray(int(self.n_averaged), np.int64)}
-        out.update({f"module.{k}": np.array(v) for k, v in _named(self._tree()).items()})
+        inner = self.module.state_dict() if self._torch_style() else _named(self._tree())
+        out.update({f"module.{k}": np.array(v) for k, v in inner.items()})
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load ours or torch's ``AveragedModel.state_dict()`` (strict: the same names and shapes)."""
+        if self._torch_style():
+            if "n_averaged" not in state_dict:
+                raise RuntimeError(
+                    "Error(s) in loading state_dict for AveragedModel: missing keys ['n_averaged']"
+                )
+            inner = {k[len("module.") :]: v for k, v in state_dict.items() if k.startswith("module.")}
+            self.module.load_state_dict(inner)
+            self.n_averaged = jnp.asarray(int(_numpy(state_dict["n_averaged"])), jnp.int32)
+            return
         named = _named(self._tree())
         expected = {"n_averaged", *(f"module.{k}" for k in named)}
         missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)

@@ -106,7 +106,8 @@ def get_swa_multi_avg_fn() -> MultiAvgFn:
     """``torch.optim.swa_utils.get_swa_multi_avg_fn``: the equal-weight average over a list of leaves.
 
     Floating leaves: ``lerp(averaged, current, 1 / (n_averaged + 1))`` with the weight in float32 (torch's
-    ``_foreach_lerp_`` with the tensor weight); integer leaves: ``averaged + (current - averaged) / (n + 1)``.
+    ``_foreach_lerp_`` with the tensor weight); integer leaves (on which torch's raises, its integer
+    ``addcdiv`` being unsupported): ``averaged + (current - averaged) / (n + 1)``, truncated back.
     """
 
     def swa_update(avg_list, current_list, num_averaged):

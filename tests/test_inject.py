@@ -131,3 +131,21 @@ def test_keywords_equal_the_tuple_form_bit_for_bit():
     b, _ = keyword_form.update(g, keyword_form.init(params), params)
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_lbfgs_injects_learning_rate_with_its_shape_integers_static():
+    loss = lambda p: jnp.sum((p["w"] - 1.0) ** 2 * jnp.arange(1.0, 4.0))
+    params = {"w": jnp.zeros(3)}
+    injected = optax.inject_hyperparams(optim.lbfgs, static_args=("max_iter", "history_size", "max_eval"))(
+        learning_rate=0.5, max_iter=3, history_size=2
+    )
+    plain = optim.lbfgs(lr=0.5, max_iter=3, history_size=2)
+    out = []
+    for tx in (injected, plain):
+        state = tx.init(params)
+        value, grads = jax.value_and_grad(loss)(params)
+        run = jax.jit(lambda g, s, p, v, tx=tx: tx.update(g, s, p, value=v, value_fn=loss))
+        updates, state = run(grads, state, params, value)
+        out.append(updates["w"])
+    assert "learning_rate" in injected.init(params).hyperparams
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-6)

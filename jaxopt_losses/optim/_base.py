@@ -19,7 +19,9 @@ Conventions every optimizer in :mod:`jaxopt_losses.optim` follows:
 * Every numeric hyperparameter can be driven by :func:`optax.inject_hyperparams` (:func:`injectable`): pairs
   (``betas``, Rprop's ``etas`` / ``step_sizes``, Adafactor's ``eps``) are tuples, which optax keeps static,
   so each factory also takes their elements as keywords (``beta1=``, ``beta2=``, ...), and ``learning_rate=``
-  as an alias of ``lr`` (so ``state.hyperparams['learning_rate']`` is there for optax-style code).
+  as an alias of ``lr`` (so ``state.hyperparams['learning_rate']`` is there for optax-style code). Integers
+  that fix array shapes (L-BFGS's ``history_size``, ``max_iter``, ``max_eval``) must be named in
+  ``inject_hyperparams``'s ``static_args``; Muon's ``ns_steps`` may be injected (a ``fori_loop``).
 * ``update(grads, state, params)`` returns updates with each leaf in the parameter's dtype; the caller
   applies them with :func:`optax.apply_updates`. Updates are computed as ``new_param - param`` would be in
   torch, i.e. the new parameter is ``param + update``.

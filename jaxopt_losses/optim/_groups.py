@@ -78,7 +78,8 @@ def param_groups(
     Parity with torch: equal to a torch optimizer constructed with one param group per label (same options
     per group, including a different ``lr`` schedule per group, as ``LambdaLR`` with one lambda per group
     gives), step for step: each group's update is the factory's, which matches torch's per-parameter
-    update. Group options are validated by the factory with torch's messages.
+    update. Group options are validated by the factory with torch's messages (torch itself checks only
+    the optimizer-level arguments, so a bad per-group value raises here and not in torch).
 
     Example:
         >>> import jax.numpy as jnp

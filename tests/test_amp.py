@@ -234,3 +234,33 @@ def test_fp16_gradients_rejected_like_torch_and_nnx_module_grads():
         assert np.array_equal(model.kernel[...], kernel0) == expect_skip
     assert scaler.get_scale() == 4.0
     np.testing.assert_allclose(model.kernel[...], kernel0 - 0.1, rtol=1e-6)  # grad of sum(x @ W) is ones
+
+
+def test_compat_two_optimizers_skip_separately_and_scale_outputs_like_torch():
+    """Each optimizer skips only on its own inf/nan; the scale backs off if any had one (torch's update)."""
+    ta, tb = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    topts = [torch.optim.SGD([ta], lr=0.1), torch.optim.SGD([tb], lr=0.1)]
+    ts = torch.amp.GradScaler("cpu", init_scale=4.0)
+    jopts = [jt.optim.SGD([jnp.zeros(2)], lr=0.1), jt.optim.SGD([jnp.zeros(2)], lr=0.1)]
+    js = jt.amp.GradScaler(init_scale=4.0)
+    ts.scale(torch.ones(()))
+    js.scale(jnp.ones(()))
+    grads = [np.array([4.0, 8.0], np.float32), np.array([np.inf, 4.0], np.float32)]
+    for t, opt, g in zip((ta, tb), topts, grads, strict=True):
+        t.grad = torch.tensor(g)
+        ts.step(opt)
+    for opt, g in zip(jopts, grads, strict=True):
+        js.step(opt, [jnp.asarray(g)])
+    ts.update()
+    js.update()
+    assert js.get_scale() == ts.get_scale() == 2.0
+    for t, opt in zip((ta, tb), jopts, strict=True):
+        np.testing.assert_array_equal(np.asarray(opt.params[0]), t.detach().numpy())
+    # scale(): tensors, lists/tuples (same type) and other iterables; anything else is torch's ValueError
+    out = js.scale((jnp.ones(()), [jnp.ones(2)]))
+    assert isinstance(out, tuple) and isinstance(out[1], list) and float(out[0]) == 2.0
+    assert [float(x) for x in js.scale(iter([jnp.ones(())]))] == [2.0]
+    with pytest.raises(ValueError) as err:
+        ts.scale(3.0)
+    with pytest.raises(ValueError, match="^" + re.escape(str(err.value)) + "$"):
+        js.scale(3.0)

@@ -16,11 +16,13 @@ unscaled ones, possibly clipped; ``None`` then reuses what ``unscale_`` returned
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxopt_losses.amp import GradScaler as _Config
 from jaxopt_losses.amp import LossScaleState
@@ -91,8 +93,14 @@ class GradScaler:
         """``outputs * scale`` (an array, or a list/tuple/pytree of arrays); unchanged if disabled."""
         if not self._enabled:
             return outputs
+        if isinstance(outputs, str) or not (
+            isinstance(outputs, jax.Array | np.ndarray) or isinstance(outputs, Iterable)
+        ):
+            raise ValueError("outputs must be a Tensor or an iterable of Tensors")
         if self._state is None:
             self._state = self._config().init(self._init_growth_tracker)
+        if not isinstance(outputs, jax.Array | np.ndarray | list | tuple):
+            return map(lambda x: self.scale(x), outputs)
         return self._config().scale(self._state, outputs)
 
     def unscale_(self, optimizer: Any, grads: Any) -> Any:

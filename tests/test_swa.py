@@ -408,3 +408,59 @@ def test_update_bn_puts_the_whole_model_in_training_mode_and_restores_it():
     assert net.drop.deterministic is True and net.bn.use_running_average is True
     # without dropout every batch mean would be k + 1 and their average 2.0 exactly
     assert not np.allclose(net.bn.mean[...], 2.0)
+
+
+# -------------------------------------------------------- with compat.nn's torch-layout layers (issue 14)
+
+
+def _compat_nn_pair():
+    import jaxopt_losses.compat as jt
+
+    torch.manual_seed(0)
+    tmodel = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU())
+    jmodel = jt.nn.Sequential(jt.nn.Conv2d(2, 3, 3), jt.nn.BatchNorm2d(3), jt.nn.ReLU())
+    jmodel.load_state_dict({k: v.detach().numpy() for k, v in tmodel.state_dict().items()})
+    return jt, tmodel, jmodel
+
+
+def test_update_bn_compat_batchnorm2d_matches_torch():
+    jt, tmodel, jmodel = _compat_nn_pair()
+    rng = np.random.default_rng(4)
+    loader = [(rng.standard_normal((4, 2, 6, 6)).astype(np.float32) * 3 + 1, None) for _ in range(5)]
+    tmodel.eval()
+    jmodel.eval()
+    tsu.update_bn([torch.tensor(x) for x, _ in loader], tmodel)
+    jt.optim.swa_utils.update_bn([(jnp.asarray(x), y) for x, y in loader], jmodel)
+    ref, ours = tmodel.state_dict(), jmodel.state_dict()
+    for key in ("1.running_mean", "1.running_var"):
+        np.testing.assert_allclose(np.asarray(ours[key]), ref[key].numpy(), rtol=1e-6, atol=1e-6)
+    assert int(ours["1.num_batches_tracked"]) == int(ref["1.num_batches_tracked"]) == 5
+    assert jmodel[1].momentum == tmodel[1].momentum == 0.1 and not jmodel.training and not tmodel.training
+
+
+def test_averaged_model_of_a_compat_nn_model_state_dict_both_ways():
+    jt, tmodel, jmodel = _compat_nn_pair()
+    t_avg = tsu.AveragedModel(tmodel, multi_avg_fn=tsu.get_ema_multi_avg_fn(0.9), use_buffers=True)
+    ours = jt.optim.swa_utils.AveragedModel(
+        jmodel, multi_avg_fn=jt.optim.swa_utils.get_ema_multi_avg_fn(0.9), use_buffers=True
+    )
+    rng = np.random.default_rng(8)
+    for _ in range(4):
+        _randomize(tmodel, rng)
+        jmodel.load_state_dict({k: v.detach().numpy() for k, v in tmodel.state_dict().items()})
+        t_avg.update_parameters(tmodel)
+        ours.update_parameters(jmodel)
+    ref, mine = t_avg.state_dict(), ours.state_dict()
+    assert list(mine) == list(ref)
+    for k in ref:
+        np.testing.assert_allclose(np.asarray(mine[k], np.float64), ref[k].numpy(), rtol=0, atol=1e-6)
+    t_new = tsu.AveragedModel(
+        torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU())
+    )
+    t_new.load_state_dict({k: torch.as_tensor(v) for k, v in mine.items()})
+    back = jt.optim.swa_utils.AveragedModel(
+        jt.nn.Sequential(jt.nn.Conv2d(2, 3, 3), jt.nn.BatchNorm2d(3), jt.nn.ReLU())
+    )
+    back.load_state_dict(t_new.state_dict())
+    for k, v in back.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(v, np.float64), ref[k].numpy())

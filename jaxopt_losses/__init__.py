@@ -2,7 +2,8 @@
 
 Submodules: :mod:`~jaxopt_losses.optim`, :mod:`~jaxopt_losses.losses`, :mod:`~jaxopt_losses.schedules`,
 :mod:`~jaxopt_losses.clip` (functional core), :mod:`~jaxopt_losses.compat` (the PyTorch-style mirror), and
-:mod:`~jaxopt_losses.checkpoint`, :mod:`~jaxopt_losses.checked`, :mod:`~jaxopt_losses.nonfinite` (utilities).
+:mod:`~jaxopt_losses.checkpoint`, :mod:`~jaxopt_losses.checked`, :mod:`~jaxopt_losses.nonfinite` (utilities),
+:mod:`~jaxopt_losses.swa` (SWA / EMA averaging) and :mod:`~jaxopt_losses.amp` (dynamic loss scaling).
 ``__version__`` is the installed distribution's version (package metadata). Importing this package never
 imports torch (nor, until first used, jax).
 """
@@ -13,6 +14,7 @@ import typing
 
 if typing.TYPE_CHECKING:
     from . import checked as checked
+    from . import amp as amp
     from . import checkpoint as checkpoint
     from . import clip as clip
     from . import compat as compat
@@ -20,6 +22,7 @@ if typing.TYPE_CHECKING:
     from . import nonfinite as nonfinite
     from . import optim as optim
     from . import schedules as schedules
+    from . import swa as swa
 
     __version__: str
 else:

@@ -34,6 +34,7 @@ Importing this package never imports torch.
 import typing
 
 if typing.TYPE_CHECKING:
+    from . import amp as amp
     from . import nn as nn
     from . import optim as optim
     from .nn._functional_basic import flatten as flatten

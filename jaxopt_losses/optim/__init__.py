@@ -24,6 +24,10 @@ if typing.TYPE_CHECKING:
     from ._asgd import ASGDState as ASGDState
     from ._asgd import asgd as asgd
     from ._asgd import asgd_averaged_params as asgd_averaged_params
+    from ._groups import decay_mask as decay_mask
+    from ._groups import masked_weight_decay as masked_weight_decay
+    from ._groups import muon_with as muon_with
+    from ._groups import param_groups as param_groups
     from ._lbfgs import LBFGSState as LBFGSState
     from ._lbfgs import lbfgs as lbfgs
     from ._muon import MuonState as MuonState

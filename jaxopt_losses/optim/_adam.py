@@ -18,6 +18,7 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     resolve,
     zeros_like_tree,
 )
@@ -181,6 +182,7 @@ def _adam_core(
     return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
+@injectable(betas=("beta1", "beta2"))
 def adam(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[ScalarOrSchedule, ScalarOrSchedule] = (0.9, 0.999),
@@ -262,6 +264,7 @@ def adam(
     )
 
 
+@injectable(betas=("beta1", "beta2"))
 def adamw(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[ScalarOrSchedule, ScalarOrSchedule] = (0.9, 0.999),

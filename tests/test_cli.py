@@ -59,7 +59,6 @@ def test_quick_succeeds_and_prints_the_table(quick):
     assert rc == 0
     for column in (
         "run",
-        "train loss",
         "test loss",
         "test acc / R²",
         "JAX steps/s",

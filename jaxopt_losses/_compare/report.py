@@ -93,10 +93,10 @@ def _metric_cell(task: str, value: float) -> str:
 
 
 def table_rows(records: list[RunRecord], with_torch: bool) -> tuple[list[str], list[list[str]]]:
-    """One row per run: the run's name (model/dataset/loss/optimizer), final losses and metric, steps/s, and
-    the deviations. Everything else (curves, per-epoch times, compile time, relative deviations) is in
-    results.json."""
-    header = ["run", "train loss", "test loss", "test acc / R²", "JAX steps/s"]
+    """One row per run: the run's name (model/dataset/loss/optimizer), final test loss and metric, steps/s,
+    and the deviations: few enough columns for an 80-column terminal. Everything else (train loss, curves,
+    per-epoch times, compile time, relative deviations) is in results.json."""
+    header = ["run", "test loss", "test acc / R²", "JAX steps/s"]
     if with_torch:
         header += ["torch steps/s", "max |Δparam|", "max |Δloss|"]
     rows = []
@@ -104,7 +104,6 @@ def table_rows(records: list[RunRecord], with_torch: bool) -> tuple[list[str], l
         c, j = r.config, r.jax
         row = [
             c.name,
-            _fmt(j.train_loss[-1], ".4f"),
             _fmt(j.test_loss[-1], ".4f"),
             _metric_cell(c.task, j.test_metric[-1]),
             _fmt(j.steps_per_second, ",.0f"),
@@ -163,7 +162,8 @@ def rich_table(header: list[str], rows: list[list[str]], title: str, caption: st
             table.add_column(h, justify="left", overflow="fold", ratio=1)
         else:
             widest = max((len(r[i]) for r in rows), default=1)
-            table.add_column(h, justify="right", min_width=widest, overflow="fold")
+            longest_word = max(len(w) for w in h.split())
+            table.add_column(h, justify="right", min_width=max(widest, longest_word), overflow="fold")
     for row in rows:
         table.add_row(*row)
     return table

@@ -294,6 +294,7 @@ def session_records(results: dict) -> list[report.RunRecord]:
             [],
             d["epoch_seconds"],
             d["compile_seconds"],
+            d["warmup_seconds"],
             d["steps"],
         )
 

@@ -63,6 +63,7 @@ class FrameworkResult:
     params: list[np.ndarray] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
     compile_seconds: float = 0.0
+    warmup_seconds: float = 0.0
     steps: int = 0
     params_per_step: bool = True
 
@@ -79,8 +80,9 @@ class FrameworkResult:
 
 
 TIMING = (
-    "steps/s = optimizer steps / wall-clock seconds of the training loop, all epochs included (JAX: "
-    "compiled ahead of time, compile time reported apart; evaluations excluded on both sides)"
+    "steps/s = optimizer steps / wall-clock seconds of the training loop, all epochs, after a warm-up on "
+    "both sides (JAX: compiled ahead of time, then one discarded call; PyTorch: one forward/backward on a "
+    "copy of the model); compile, warm-up and evaluations are timed apart (results.json)"
 )
 
 

@@ -199,6 +199,7 @@ def _framework_json(r: FrameworkResult) -> dict:
         "train_seconds": r.train_seconds,
         "epoch_seconds": r.epoch_seconds,
         "compile_seconds": r.compile_seconds,
+        "warmup_seconds": r.warmup_seconds,
         "curves": {
             "train_loss": r.train_loss,
             "test_loss": r.test_loss,

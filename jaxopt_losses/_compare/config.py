@@ -81,8 +81,9 @@ class FrameworkResult:
 
 TIMING = (
     "steps/s = optimizer steps / wall-clock seconds of the training loop, all epochs, after a warm-up on "
-    "both sides (JAX: compiled ahead of time, then one discarded call; PyTorch: one forward/backward on a "
-    "copy of the model); compile, warm-up and evaluations are timed apart (results.json)"
+    "both sides (JAX: compiled ahead of time, then one discarded call, skipped above 1M parameters; "
+    "PyTorch: one forward/backward on a copy of the model); compile, warm-up and evaluations are timed "
+    "apart (results.json)"
 )
 
 

@@ -275,7 +275,7 @@ def compat_jax_model(module) -> JaxModel:
     import jax.numpy as jnp
     from flax import nnx
 
-    names = [n for n, _ in module.named_parameters()]
+    names = [n for n, p in module.named_parameters() if isinstance(p, nnx.Param)]  # trainable ones
     module.eval()
     graph_eval = nnx.graphdef(module)
     module.train()
@@ -290,7 +290,8 @@ def compat_jax_model(module) -> JaxModel:
     order = [position[n] for n in names]
 
     def apply(params, state, x, train):
-        m = nnx.merge(graph_train if train else graph_eval, params, state)
+        # fresh Variables (copy=True) belong to the current trace, so BatchNorm may update its buffers
+        m = nnx.merge(graph_train if train else graph_eval, params, state, copy=True)
         out = m(x)
         return out, nnx.split(m, nnx.Param, ...)[2]
 
@@ -327,14 +328,21 @@ def source_pair(
             raise ModelError(f"--model {name}: the torch factory returned {type(torch_model).__name__}")
         torch_model = torch_model.float().train()
     else:
-        compat.manual_seed(seed + 1)
+        seed_compat = getattr(compat, "manual_seed", None)
+        if seed_compat is not None:
+            seed_compat(seed + 1)
     twin = make_compat()
     if not isinstance(twin, compat.nn.Module):
         raise ModelError(f"--model {name}: the compat factory returned {type(twin).__name__}")
     if torch_model is not None:
-        twin.load_state_dict(_numpy_state_dict(torch_model))
-        torch_names = [n for n, _ in torch_model.named_parameters()]
-        twin_names = [n for n, _ in twin.named_parameters()]
+        try:
+            twin.load_state_dict(_numpy_state_dict(torch_model))
+        except (RuntimeError, ValueError, TypeError) as e:
+            raise ModelError(
+                f"--model {name}: the compat.nn model does not take the PyTorch model's weights: {e}"
+            ) from None
+        torch_names = [n for n, p in torch_model.named_parameters() if p.requires_grad]
+        twin_names = [n for n, p in twin.named_parameters() if p.requires_grad]
         if torch_names != twin_names:
             raise ModelError(
                 f"--model {name}: the PyTorch and compat.nn models name their parameters differently "

@@ -161,9 +161,9 @@ MODELS: dict[str, ModelSpec] = {
             ("digits",),
             ("adam",),
             "the article's CNN example: torchvision's ResNet-18 (BatchNorm, 11.2M parameters) on digits "
-            "upsampled to 3x32x32; 64 training and 128 test images, a few steps",
+            "upsampled to 3x32x32; 64 training and 64 test images, 2 steps per epoch",
             max_train=64,
-            max_test=128,
+            max_test=64,
             epochs=2,
         ),
     )

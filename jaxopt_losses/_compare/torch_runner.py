@@ -47,7 +47,7 @@ def run(
             return loss_f(torch.sigmoid(out[:, 0]), y, **spec.kwargs)
         return loss_f(out[:, 0], y, **spec.kwargs)
 
-    params = list(module.parameters())
+    params = [p for p in module.parameters() if p.requires_grad]  # torch's optimizers skip the others
     opt = getattr(torch.optim, OPTIMIZERS[cfg.optimizer].torch_name)(
         params, lr=cfg.lr, **cfg.optimizer_kwargs()
     )

@@ -7,8 +7,8 @@ The PyTorch original::
     # or: torch.nn.utils.clip_grad_value_(model.parameters(), clip_value=0.5)
     optimizer.step()
 
-JAX arrays are immutable: the compat functions take the gradients and return the clipped copy
-(``clip_grad_norm_`` returns ``(grads, total_norm)``).
+The compat functions take the gradients (the ``nnx.State`` from ``nnx.grad``) instead of the parameters
+and clip them in place, as torch does; ``clip_grad_norm_`` returns the total norm before clipping.
 """
 
 import jax
@@ -27,16 +27,16 @@ def main():
     grad_fn = nnx.jit(nnx.value_and_grad(lambda m: criterion(m(x), y)))
     for step in range(20):
         loss, grads = grad_fn(model)
-        grads, total_norm = torch.nn.utils.clip_grad_norm_(grads, max_norm=1.0)
+        total_norm = torch.nn.utils.clip_grad_norm_(grads, max_norm=1.0)  # grads clipped in place
         assert float(torch.nn.utils.get_total_norm(grads)) <= 1.0 + 1e-5
         optimizer.step(grads)
         if step % 5 == 0:
             print(
-                f"step {step:2d} loss {float(loss):10.2f} grad norm before clipping {float(total_norm):10.2f}"
+                f"step {step:2d} loss {float(loss):10.2f} grad norm before clipping {total_norm.item():10.2f}"
             )
 
     _, grads = grad_fn(model)
-    grads = torch.nn.utils.clip_grad_value_(grads, clip_value=0.5)
+    torch.nn.utils.clip_grad_value_(grads, clip_value=0.5)
     assert all(float(jnp.max(jnp.abs(g))) <= 0.5 for g in jax.tree.leaves(grads))
     optimizer.step(grads)
 

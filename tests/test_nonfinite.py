@@ -332,9 +332,7 @@ def test_compat_load_state_dict_is_atomic():
         variant(lambda sd: sd["param_groups"][1].update(betas=(1.0, 0.9))),
         variant(lambda sd: sd["param_groups"][1].update(params=[1])),  # group 2 has 2 params
         variant(lambda sd: sd["param_groups"].pop()),
-        variant(
-            lambda sd: sd["state"][1].update(step=np.asarray(7.0, np.float32))
-        ),  # steps disagree in group 2
+        variant(lambda sd: sd["state"][1].pop("step")),  # (steps may differ per parameter, as in torch)
     ]
     for i, sd in enumerate(bad):
         sd["param_groups"][0]["lr"] = 0.5  # group 1 is fine and would change if loading were not atomic

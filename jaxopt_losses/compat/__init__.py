@@ -13,7 +13,7 @@ PyTorch                                                 jaxopt_losses.compat
 ``opt.zero_grad()``                                     ``opt.zero_grad()`` (a no-op: grads are not stored)
 ``loss = crit(model(x), y); loss.backward()``           ``loss, grads = nnx.value_and_grad(f)(model)``
 ``opt.step()``                                          ``opt.step(grads)``
-``clip_grad_norm_(model.parameters(), 1.0)``            ``grads, norm = clip_grad_norm_(grads, 1.0)``
+``clip_grad_norm_(model.parameters(), 1.0)``            ``norm = clip_grad_norm_(grads, 1.0)`` (in place)
 ``opt.step(closure)`` (``closure`` calls backward)      ``loss = opt.step(closure)`` (``closure(model)`` /
                                                         ``closure(params)`` returns the loss; it is
                                                         differentiated for you)
@@ -21,13 +21,26 @@ PyTorch                                                 jaxopt_losses.compat
                                                         ``opt.param_groups`` exactly like torch)
 =====================================================  =====================================================
 
+Models: ``torch.nn.Module`` subclasses port with their imports changed (:class:`compat.nn.Module
+<jaxopt_losses.compat.nn.Module>` and torch-layout layers), ``F = torch.nn.functional`` is
+:mod:`jaxopt_losses.compat.nn.functional`, and :func:`manual_seed` seeds the key their initial parameters
+are drawn from.
+
 Importing this package never imports torch.
 """
 
 import importlib
 
 _SUBMODULES = ("optim", "nn")
-__all__ = list(_SUBMODULES)
+__all__ = [*_SUBMODULES, "manual_seed"]
+
+
+def manual_seed(seed: int) -> None:
+    """``torch.manual_seed(seed)``: seed the global JAX key that compat.nn layers built without ``rngs=``
+    draw their initial parameters from (and ``F.dropout`` its masks when given no ``key=``)."""
+    from jaxopt_losses.compat.nn._init import manual_seed as _seed
+
+    _seed(seed)
 
 
 def __getattr__(name):
@@ -37,4 +50,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(_SUBMODULES)
+    return sorted(__all__)

@@ -18,11 +18,14 @@ layer, then per direction, ``w_ih, w_hh[, b_ih, b_hh][, w_hr]``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from jaxopt_losses.compat.nn import _functional_basic as F
 
 Array = Any
 
@@ -98,14 +101,6 @@ def gru_cell(input: Array, hx: Array, w_ih: Array, w_hh: Array, b_ih=None, b_hh=
 # ---- sequences -------------------------------------------------------------------------------------------
 
 
-def _dropout(x: Array, p: float, key: Array) -> Array:
-    """torch's training-mode ``dropout``: zero with probability ``p``, scale the rest by ``1 / (1 - p)``."""
-    if p == 1:
-        return x * jnp.zeros((), x.dtype)
-    keep = jax.random.bernoulli(key, 1.0 - p, x.shape)
-    return jnp.where(keep, x * jnp.asarray(1.0 / (1.0 - p), x.dtype), jnp.zeros((), x.dtype))
-
-
 def _run_direction(step, xw: Array, h0, w_hh, b_hh, w_hr, reverse: bool):
     def body(carry, xw_t):
         new = step(xw_t, carry, w_hh, b_hh, w_hr)
@@ -114,6 +109,9 @@ def _run_direction(step, xw: Array, h0, w_hh, b_hh, w_hr, reverse: bool):
     return lax.scan(body, h0, xw, reverse=reverse)
 
 
+# jitted with the configuration static: an eager call compiles once per configuration and shapes (a bare
+# lax.scan would capture the weights as constants and recompile at every eager call with new weights)
+@partial(jax.jit, static_argnums=(0, 4, 5, 6, 7, 8, 9))
 def _stack(
     step,
     input: Array,
@@ -164,7 +162,7 @@ def _stack(
         layer_output = outs[0] if num_directions == 1 else jnp.concatenate(outs, axis=-1)
         if use_dropout and layer < num_layers - 1:
             key, sub = jax.random.split(key)
-            layer_output = _dropout(layer_output, dropout, sub)
+            layer_output = F.dropout(layer_output, dropout, True, key=sub)
         layer_input = layer_output
     output = layer_input
     states = [jnp.stack(f) for f in finals]

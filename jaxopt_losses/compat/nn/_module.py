@@ -96,11 +96,18 @@ def to_numpy(x: Any) -> np.ndarray:
         x = x.detach().cpu()
         if hasattr(x, "resolve_conj"):
             x = x.resolve_conj().resolve_neg()
+        # a copy: jax may alias numpy memory on CPU, and torch keeps mutating its tensors in place
+        return np.array(x, copy=True)
     return np.asarray(x)
 
 
 def _quoted(keys: list[str]) -> str:
     return ", ".join(f'"{k}"' for k in keys)
+
+
+def value(v: Any) -> Any:
+    """The array of a parameter / buffer Variable (None stays None): what layers pass to ``functional``."""
+    return None if v is None else v.get_value()
 
 
 def _addindent(s: str, num_spaces: int) -> str:
@@ -153,6 +160,9 @@ class Module(nnx.Module):
             nnx.Module.__setattr__(self, reg, ())
         nnx.Module.__setattr__(self, "_non_persistent", ())
         nnx.Module.__setattr__(self, "training", True)
+        from jaxopt_losses.compat import _refs  # lets the compat optimizers match nnx.grad paths to Variables
+
+        _refs.register_module(self)
 
     # ----------------------------------------------------------------------------------------------------
     # registration
@@ -446,7 +456,7 @@ class Module(nnx.Module):
                     f"checkpoint, the shape in current model is {_size(shape)}."
                 )
                 continue
-            writes.append((var, jnp.asarray(arr, dtype=None if assign else var.get_value().dtype)))
+            writes.append((var, jnp.array(arr, dtype=None if assign else var.get_value().dtype, copy=True)))
         if strict:
             if unexpected:
                 errors.insert(0, f"Unexpected key(s) in state_dict: {_quoted(unexpected)}. ")

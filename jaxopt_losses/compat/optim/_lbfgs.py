@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -12,29 +11,39 @@ import optax
 
 from jaxopt_losses.compat.optim._optimizer import (
     Optimizer,
+    _check_not_traced,
     _factory,
+    _jit_init,
+    _merge_state,
     _rebuild,
     _to_numpy,
 )
 
 
-def _lbfgs_step_impl(static, leaves, state, dyn, loss_of):
+def _lbfgs_step_impl(static, traced, leaves, consts, state, dyn):
     tx = _factory("lbfgs")(**_rebuild(static, dyn))
+
+    def loss_of(l):
+        return traced.loss(consts, l)
+
     loss, grads = jax.value_and_grad(loss_of)(leaves)
     updates, state = tx.update(grads, state, leaves, value_fn=loss_of, value=loss)
     return optax.apply_updates(leaves, updates), state, loss
 
 
-_jit_lbfgs_step = jax.jit(_lbfgs_step_impl, static_argnums=(0, 4), donate_argnums=(1, 2))
+# the closure's computation (a traced jaxpr) is static: equal computations share one compile
+_jit_lbfgs_step = jax.jit(_lbfgs_step_impl, static_argnums=(0, 1))
 
 
 class LBFGS(Optimizer):
     """``torch.optim.LBFGS(params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7,
     tolerance_change=1e-9, history_size=100, line_search_fn=None)`` over :func:`jaxopt_losses.optim.lbfgs`.
 
-    Driven by ``loss = optimizer.step(closure)`` where ``closure(params)`` (``closure(model)`` for an
-    ``nnx.Module``) returns the loss; the whole step (up to ``max_iter`` iterations, line search included)
-    is one compiled call per closure object, so define the closure once. Like torch, one param group only.
+    Driven by ``loss = optimizer.step(closure)`` where ``closure()`` (torch's form, reading the model whose
+    Variables the optimizer references) or ``closure(params)`` (``closure(model)`` for an ``nnx.Module``)
+    returns the loss; the whole step (up to ``max_iter`` iterations, line search included) is one compiled
+    call per distinct computation, so a closure defined inside the training loop compiles once. Like
+    torch, one param group only.
 
     Parity with torch.optim.LBFGS: the algorithm is the functional ``lbfgs``; ``state_dict()`` holds
     torch's keys under parameter 0 (``func_evals``, ``n_iter``, ``d``, ``t``, ``old_dirs``, ``old_stps``,
@@ -65,31 +74,35 @@ class LBFGS(Optimizer):
         super().__init__(params, **kwargs)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
-        self._loss_fns: dict[Any, Callable] = {}
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         super().add_param_group(param_group)
 
+    def _initial_state(self, binding: Any, static: tuple, dyn: list[float]) -> Any:
+        return _jit_init(self._factory_name, static, binding.read(), dyn)  # one state over all parameters
+
+    def _restate(self, state: Any, static: tuple, values: list[Any], dyn: list[float]) -> Any:
+        return _merge_state(_jit_init(self._factory_name, static, values, dyn), state)
+
     def step(self, closure: Any = None) -> Any:
-        """One torch ``step(closure)``: returns the loss at the parameters before the step."""
+        """One torch ``step(closure)``: returns the loss at the parameters before the step.
+
+        ``closure()`` (torch's form, reading the model) or ``closure(params)`` / ``closure(model)``
+        returns the loss; it is traced, and the whole step (up to ``max_iter`` iterations, line search
+        included) is one compiled call per distinct computation. Raises RuntimeError under ``jax.jit``.
+        """
         if not callable(closure):
             raise TypeError("LBFGS.step() needs a closure returning the loss: step(closure)")
         binding = self._bindings[0]
-        loss_of = self._loss_fns.get(closure)
-        if loss_of is None:
-
-            def loss_of(leaves, _closure=closure, _b=binding):
-                return _closure(_b.functional(leaves))
-
-            if len(self._loss_fns) >= 8:
-                self._loss_fns.pop(next(iter(self._loss_fns)))
-            self._loss_fns[closure] = loss_of
-        dyn = self._refresh_config()[0]
-        leaves, state, loss = _jit_lbfgs_step(self._statics[0], binding.leaves, self._states[0], dyn, loss_of)
-        binding.write(list(leaves))
-        self._states[0] = state
+        _check_not_traced(self, binding.read())
+        traced, consts, flat = self._trace_closure(closure)
+        statics, states, dyns = self._config([flat])
+        leaves, state, loss = _jit_lbfgs_step(statics[0], traced, flat, consts, states[0], dyns[0])
+        binding.write(list(range(len(binding))), list(leaves))
+        self._states = [state]
+        self._statics = statics
         self.param_groups[0]["params"] = binding.value()
         return loss
 
@@ -118,7 +131,10 @@ class LBFGS(Optimizer):
         }
         return out
 
-    def _state_from_torch(self, fresh: Any, per: list[dict[str, Any]], b: Any, gi: int) -> Any:
+    def _states_from_torch(
+        self, static: tuple, dyn: list[float], values: list[Any], per: list[dict[str, Any]], gi: int
+    ) -> Any:
+        fresh = _jit_init(self._factory_name, static, values, dyn)
         d = per[0]
         if not d:
             return fresh

@@ -2,17 +2,25 @@
 
 Design:
 
-* Parameters are held per param group as a flat list of leaves (a *binding* remembers how to rebuild the
-  user's structure: a pytree, or an ``nnx.Module`` whose ``nnx.Param`` values are written back in place).
-* One jitted function performs the update of every group (one compiled call per ``step``; params and
-  optimizer state are donated). The factory is called *inside* the traced function with the group's
-  numeric hyperparameters passed as traced, weakly typed scalars, so editing ``param_groups[i]['lr']``
-  (or betas, eps, ...) takes effect on the next step without recompiling. Booleans, strings, integer
-  iteration counts, and numbers equal to zero (which decide whether torch allocates a buffer) are static:
-  changing one of those compiles once more for the new configuration and keeps the state that still
-  applies.
+* Like torch, the optimizer *references* the parameters and steps their current values: given an
+  ``nnx.Module`` (its ``nnx.Param`` Variables) or live ``nnx.Variable`` objects (``compat.nn.Module
+  .parameters()``), every ``step`` reads ``variable[...]`` and writes the result back into the same
+  Variables, so weights written into the model after the optimizer was built are never reverted. Given
+  plain arrays / a pytree, the optimizer keeps its own copy (read them back from ``params``).
+* One jitted function updates every parameter that has a gradient (one compiled call per ``step``);
+  nothing is donated, so an array read from the model before a step stays valid. The factory is called
+  *inside* the traced function with the group's numeric hyperparameters passed as traced, weakly typed
+  scalars, so editing ``param_groups[i]['lr']`` (or betas, eps, ...) takes effect on the next step without
+  recompiling. Booleans, strings, integer iteration counts, and numbers equal to zero (which decide whether
+  torch allocates a buffer) are static: changing one of those compiles once more for the new
+  configuration and keeps the state that still applies.
+* State is per parameter and lazy, as torch's: a parameter whose gradient is ``None`` is not updated and
+  gets no state (no weight decay either).
 * ``state_dict`` / ``load_state_dict`` use torch's layout; the factory's ``<Name>State`` fields are named
   like torch's per-parameter state keys, ``count`` being torch's ``step``.
+* ``step(closure)``: the closure is traced to a jaxpr with the referenced Variables holding the traced
+  parameters, and the compiled value-and-grad is cached on that jaxpr, so a closure re-created at every
+  iteration (torch's habit) compiles once per distinct computation.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from __future__ import annotations
 import inspect
 import numbers
 import types
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -28,11 +37,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_losses.compat import _refs
+
 _TRACED = "<traced>"
 # Options that size loops or buffers, or that the factory itself treats as static: never traced.
 _STATIC_KEYS = frozenset({"max_iter", "max_eval", "history_size", "ns_steps", "ns_coefficients"})
 # Implementation switches and other options the functional core does not take as keyword arguments.
 _NOT_FACTORY_KEYS = frozenset({"initial_lr", "param_names"})
+# distinct computations one closure's code may produce before the recompiles are reported
+_RECOMPILE_WARN_AFTER = 4
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -71,65 +84,190 @@ def _is_nnx_module(x: Any) -> bool:
     return isinstance(x, nnx.Module)
 
 
+def _tracing() -> bool:
+    """Whether a JAX transformation (jit, nnx.jit, grad, vmap, ...) is tracing the caller."""
+    try:
+        from jax._src import core
+
+        return not core.trace_state_clean()
+    except (ImportError, AttributeError):  # pragma: no cover - a future jax without it
+        return isinstance(jnp.zeros(()), jax.core.Tracer)
+
+
+_UNDER_TRACE = (
+    "{name}.step() was called inside jax.jit / nnx.jit (or another JAX transformation); nothing was "
+    "changed. A compat optimizer updates the model's Variables and its own state in place, which a traced "
+    "function cannot do. Compute the loss and gradients in the compiled function and call "
+    "optimizer.step(grads) outside it (the update itself is one compiled call), or, to compile the whole "
+    "train step, use the functional jaxopt_losses.optim.{factory}(...) (an optax GradientTransformation, "
+    "e.g. in nnx.Optimizer) inside it."
+)
+
+
+def _check_not_traced(opt: Any, *trees: Any) -> None:
+    """Refuse (before touching anything) a step under a trace or with traced gradients / parameters."""
+    leaked = any(isinstance(x, jax.core.Tracer) for t in trees for x in jax.tree.leaves(t))
+    if leaked or _tracing():
+        raise RuntimeError(_UNDER_TRACE.format(name=type(opt).__name__, factory=opt._factory_name))
+
+
+def _grad_value(g: Any) -> Any:
+    """A gradient leaf as an array (``nnx.grad`` returns Variables holding the gradient), or None."""
+    if g is None:
+        return None
+    if _refs.is_variable(g):
+        return g.get_value()
+    return g
+
+
 class _Binding:
-    """How one param group's flat list of leaves maps back to what the user gave (a pytree or a module)."""
+    """One param group's parameters: live ``nnx.Variable`` s (from a module or given), or owned arrays.
+
+    ``read()`` returns the current values (the Variables' values at this moment), ``write`` sets new ones.
+    """
 
     def __init__(self, params: Any):
         self.module = None
+        self.variables: list[Any] | None = None
+        self._leaves: list[jax.Array] | None = None
         if _is_nnx_module(params):
             from flax import nnx
 
+            _refs.register_module(params)
             self.module = params
-            self.graphdef, state, self.rest = nnx.split(params, nnx.Param, ...)
-            leaves, self.treedef = jax.tree.flatten(state)
+            state = nnx.state(params, nnx.Param)
+            self.variables = jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, nnx.Variable))
         else:
-            leaves, self.treedef = jax.tree.flatten(params)
-            leaves = [jnp.array(l, copy=True) for l in leaves]  # ours, so that donation never hits the caller
-        if not leaves:
+            if isinstance(params, types.GeneratorType | map | filter):
+                params = list(params)
+            items = list(params) if isinstance(params, list | tuple) else None
+            if items and all(_refs.is_variable(v) for v in items):
+                self.variables = items
+            elif items and any(_refs.is_variable(v) for v in items):
+                raise TypeError("a param group mixes nnx.Variable objects and arrays: give one kind")
+            else:
+                leaves, self.treedef = jax.tree.flatten(params)
+                # ours, so that the caller's arrays are never aliased
+                self._leaves = [jnp.array(l, copy=True) for l in leaves]
+        values = self.read()
+        if not values:
             raise ValueError("optimizer got an empty parameter list")
-        for l in leaves:
-            if not jnp.issubdtype(jnp.asarray(l).dtype, jnp.inexact):
-                raise TypeError(f"optimizer can only optimize floating-point arrays, but one is {l.dtype}")
-        self.leaves: list[jax.Array] = list(leaves)
+        for v in values:
+            if isinstance(v, jax.core.Tracer):
+                raise RuntimeError("a compat optimizer cannot be built inside jax.jit / nnx.jit")
+            if not jnp.issubdtype(jnp.asarray(v).dtype, jnp.inexact):
+                raise TypeError(
+                    f"optimizer can only optimize floating-point arrays, but one is {jnp.asarray(v).dtype}"
+                )
 
     def __len__(self) -> int:
-        return len(self.leaves)
+        return len(self.variables) if self.variables is not None else len(self._leaves)
 
-    def write(self, leaves: list[jax.Array]) -> None:
-        self.leaves = list(leaves)
-        if self.module is not None:
-            from flax import nnx
+    def read(self) -> list[jax.Array]:
+        """The parameters' current values (for Variables: their value now, whoever wrote it)."""
+        if self.variables is not None:
+            return [v.get_value() for v in self.variables]
+        return list(self._leaves)
 
-            nnx.update(self.module, jax.tree.unflatten(self.treedef, self.leaves))
+    def write(self, index: list[int], values: list[jax.Array]) -> None:
+        if self.variables is not None:
+            for j, x in zip(index, values, strict=True):
+                self.variables[j].set_value(x)
+        else:
+            for j, x in zip(index, values, strict=True):
+                self._leaves[j] = x
 
     def value(self) -> Any:
-        """The parameters in the user's structure (the module itself for an ``nnx.Module``)."""
+        """``param_groups[i]['params']``: the module, the list of Variables, or the current pytree."""
         if self.module is not None:
             return self.module
-        return jax.tree.unflatten(self.treedef, self.leaves)
+        if self.variables is not None:
+            return list(self.variables)
+        return jax.tree.unflatten(self.treedef, self._leaves)
 
-    def functional(self, leaves: list[Any]) -> Any:
-        """The user's structure rebuilt from ``leaves`` (a fresh module for nnx) for differentiation."""
-        if self.module is not None:
-            from flax import nnx
+    def closure_arg(self, values: list[Any]) -> Any:
+        """What ``closure(params)`` receives: the live module / Variables (holding ``values``) or a pytree."""
+        if self.variables is not None:
+            return self.value()
+        return jax.tree.unflatten(self.treedef, list(values))
 
-            return nnx.merge(self.graphdef, jax.tree.unflatten(self.treedef, list(leaves)), self.rest)
-        return jax.tree.unflatten(self.treedef, list(leaves))
-
-    def flatten_grads(self, grads: Any) -> list[jax.Array]:
-        leaves, treedef = jax.tree.flatten(grads)
-        if len(leaves) != len(self.leaves):
+    def flatten_grads(self, grads: Any) -> list[Any]:
+        """Per-parameter gradients (None entries allowed) from a tree in the params' structure."""
+        leaves, treedef = jax.tree.flatten(grads, is_leaf=lambda x: x is None or _refs.is_variable(x))
+        if len(leaves) != len(self):
             raise ValueError(
-                f"grads do not match the parameters: expected {len(self.leaves)} arrays "
-                f"({self.treedef}), got {len(leaves)} ({treedef})"
+                f"grads do not match the parameters: expected {len(self)} arrays, "
+                f"got {len(leaves)} ({treedef})"
             )
-        out = []
-        for i, (g, p) in enumerate(zip(leaves, self.leaves, strict=True)):
-            g = jnp.asarray(g)
-            if g.shape != p.shape:
-                raise ValueError(f"grad {i} has shape {g.shape} but its parameter has shape {p.shape}")
-            out.append(g.astype(p.dtype))
-        return out
+        return [_grad_value(g) for g in leaves]
+
+
+class _Swapped:
+    """Within the block, the Variables hold the given (traced) values; their values are restored after."""
+
+    def __init__(self, variables: list[Any], values: list[Any]):
+        self.variables, self.values = variables, values
+
+    def __enter__(self) -> None:
+        self.saved = [v.get_raw_value() for v in self.variables]
+        for v, x in zip(self.variables, self.values, strict=True):
+            object.__setattr__(v, "_raw_value", x)  # flax checks the trace level in Variable.__setattr__
+
+    def __exit__(self, *exc: Any) -> None:
+        for v, x in zip(self.variables, self.saved, strict=True):
+            object.__setattr__(v, "_raw_value", x)
+
+
+class _Traced:
+    """A closure traced to a jaxpr: hashable by its printed form, so equal computations share compiles."""
+
+    def __init__(self, jaxpr: Any, key: str, used: tuple[bool, ...]):
+        self.jaxpr, self.key, self.used = jaxpr, key, used
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Traced) and other.key == self.key
+
+    def loss(self, consts: list[Any], leaves: list[Any]) -> jax.Array:
+        from jax.extend import core
+
+        return core.jaxpr_as_fun(core.ClosedJaxpr(self.jaxpr, ()))(*consts, *leaves)[0]
+
+
+_TRACED_CACHE: dict[str, _Traced] = {}
+_SEEN_BY_CODE: dict[Any, set[str]] = {}
+_WARNED_CODES: set[Any] = set()
+
+
+def _depends_on(jaxpr: Any, n_consts: int) -> tuple[bool, ...]:
+    """For each (non-const) input of ``jaxpr``: may the output depend on it (conservative data flow)?"""
+    from jax.extend import core
+
+    inputs = jaxpr.invars[n_consts:]
+    mask: dict[Any, int] = {v: 1 << i for i, v in enumerate(inputs)}
+    for eqn in jaxpr.eqns:
+        m = 0
+        for v in eqn.invars:
+            if not isinstance(v, core.Literal):
+                m |= mask.get(v, 0)
+        if m:
+            for v in eqn.outvars:
+                mask[v] = m
+    out = jaxpr.outvars[0]
+    m = 0 if isinstance(out, core.Literal) else mask.get(out, 0)
+    return tuple(bool(m >> i & 1) for i in range(len(inputs)))
+
+
+def _takes_no_argument(closure: Callable[..., Any]) -> bool:
+    try:
+        inspect.signature(closure).bind()
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): torch's form
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -192,14 +330,20 @@ def _factory(name: str) -> Callable[..., optax.GradientTransformation]:
     return getattr(optim, name)
 
 
-def _step_impl(factory_name, statics, leaves, states, grads, dyns, extra):
+def _step_impl(factory_name, statics, leaves, states, grads, dyns):
+    """Update the listed parameters; a ``None`` state is created first (torch's lazy state)."""
     factory = _factory(factory_name)
     new_leaves, new_states = [], []
-    for static, p, s, g, d in zip(statics, leaves, states, grads, dyns, strict=True):
+    for static, ps, ss, gs, d in zip(statics, leaves, states, grads, dyns, strict=True):
         tx = factory(**_rebuild(static, d))
-        updates, s = tx.update(g, s, p, **extra)
-        new_leaves.append(optax.apply_updates(p, updates))
-        new_states.append(s)
+        group_p, group_s = [], []
+        for p, s, g in zip(ps, ss, gs, strict=True):
+            s = tx.init([p]) if s is None else s
+            updates, s = tx.update([g], s, [p])
+            group_p.append(optax.apply_updates([p], updates)[0])
+            group_s.append(s)
+        new_leaves.append(group_p)
+        new_states.append(group_s)
     return new_leaves, new_states
 
 
@@ -207,8 +351,14 @@ def _init_impl(factory_name, static, leaves, dyn):
     return _factory(factory_name)(**_rebuild(static, dyn)).init(leaves)
 
 
-_jit_step = jax.jit(_step_impl, static_argnums=(0, 1), donate_argnums=(2, 3))
+def _value_and_grad_impl(traced, leaves, consts):
+    return jax.value_and_grad(lambda l: traced.loss(consts, l))(leaves)
+
+
+# nothing is donated: the parameters are the caller's (read from the model), the state is visible
+_jit_step = jax.jit(_step_impl, static_argnums=(0, 1))
 _jit_init = jax.jit(_init_impl, static_argnums=(0, 1))
+_jit_value_and_grad = jax.jit(_value_and_grad_impl, static_argnums=0)
 
 
 def _state_fields(state: Any) -> list[str]:
@@ -227,34 +377,41 @@ class Optimizer:
     dict: ``"float32"``, ``"int"``, or ``None`` when torch keeps no step).
 
     Args:
-      params: a list of arrays, any pytree of arrays, a flax ``nnx.Module`` (its ``nnx.Param`` s are
-        updated in place after each step), or a list of param-group dicts ``{"params": ..., **options}``
-        whose ``params`` is any of the former.
+      params: what torch's ``params`` is, in JAX: a flax ``nnx.Module`` (its ``nnx.Param`` Variables), an
+        iterable of live ``nnx.Variable`` objects (e.g. ``compat.nn.Module.parameters()``), a list / pytree
+        of arrays, or a list of param-group dicts ``{"params": ..., **options}`` whose ``params`` is any of
+        the former.
       **kwargs: torch's options (validated by the functional factory with torch's messages).
 
     Attributes:
       param_groups: list of dicts in torch's layout; edits take effect on the next ``step`` (numeric
         options without recompiling).
-      params: the current parameters in the structure given (one entry per group when groups were given).
+      params: the parameters in the structure given (one entry per group when groups were given).
       state: per-parameter state keyed by the parameter's flat index (torch keys it by tensor).
 
     Conventions (where JAX differs from torch):
-      * gradients are passed to ``step(grads)`` (in the params' structure; with several groups, a list with
-        one entry per group); ``zero_grad()`` is a no-op.
-      * the optimizer owns its arrays: ``step`` donates the previous parameters and state, so re-read
-        ``params`` (an ``nnx.Module`` is updated in place) instead of keeping old arrays. Arrays passed to
-        the constructor are copied, never donated. ``step`` is stateful: call it outside ``jax.jit``.
-      * parameter order (state-dict indices) is the pytree flattening order; for an ``nnx.Module`` that is
+      * references, as torch: for Variables / a module, every ``step`` steps the parameters' *current*
+        values and writes the new ones into the same Variables (weights loaded or edited after the
+        optimizer was built are kept). Arrays / pytrees are copied: the optimizer owns them (``params``).
+      * gradients are passed to ``step(grads)``: the ``nnx.State`` of ``nnx.grad`` / ``nnx.value_and_grad``
+        taken w.r.t. the module or any registered module containing the parameters (matched by identity);
+        or a list aligned with all the parameters (Variables given); or, for arrays, a tree in the params'
+        structure (with several groups: a list with one entry per group). ``None`` entries are torch's
+        ``.grad is None``: the parameter is skipped (no update, no state, no weight decay).
+        ``zero_grad()`` is a no-op.
+      * ``step`` runs eagerly (one compiled call inside); under ``jax.jit`` / ``nnx.jit`` it raises
+        RuntimeError before changing anything. Any failing call leaves parameters and state unchanged.
+      * nothing is donated: arrays read from the model before a step stay valid.
+      * parameter order (state-dict indices) is torch's order for Variables; for an ``nnx.Module`` it is
         the order of ``nnx.state(model, nnx.Param)`` leaves (sorted attribute paths), which may differ from
-        torch's ``model.parameters()`` registration order: map indices accordingly when exchanging state
-        dicts with a torch model.
-      * all parameters of a group are stepped together (torch skips parameters whose ``.grad`` is None).
+        torch's ``model.parameters()`` order: map indices accordingly when exchanging state dicts.
     """
 
     _factory_name: str = ""
     _defaults: dict[str, Any] = {}
     _step_key: str | None = "float32"
     _static_keys: frozenset[str] = _STATIC_KEYS
+    _eager_state: bool = False  # True where torch creates every parameter's state in __init__ (Adagrad)
 
     def __init__(self, params: Any, **kwargs: Any):
         unknown = set(kwargs) - set(self._defaults)
@@ -264,7 +421,11 @@ class Optimizer:
             )
         self.defaults = {**self._defaults, **kwargs}
         self._accepted = self._accepted_keys()
-        if isinstance(params, jax.Array | np.ndarray) or hasattr(params, "detach"):
+        if (
+            isinstance(params, jax.Array | np.ndarray)
+            or hasattr(params, "detach")
+            or _refs.is_variable(params)
+        ):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, but got "
                 + type(params).__name__
@@ -273,8 +434,9 @@ class Optimizer:
         self._bindings: list[_Binding] = []
         self._states: list[Any] = []
         self._statics: list[tuple] = []
+        self._placements: dict[Any, list[Any]] = {}
         if isinstance(params, types.GeneratorType | map | filter):
-            params = list(params)  # e.g. a generator of arrays or of param-group dicts
+            params = list(params)  # e.g. a generator of arrays, of Variables or of param-group dicts
         if isinstance(params, list | tuple) and len(params) == 0:
             raise ValueError("optimizer got an empty parameter list")
         if isinstance(params, list | tuple) and isinstance(params[0], dict) and "params" in params[0]:
@@ -283,6 +445,14 @@ class Optimizer:
             groups = [{"params": params}]
         for g in groups:
             self.add_param_group(g)
+        if self._eager_state:  # torch's Adagrad creates its state in __init__ (step 0, sum)
+            self._states = [
+                [
+                    _jit_init(self._factory_name, st, [v], _split(g, self._accepted, self._static_keys)[1])
+                    for v in b.read()
+                ]
+                for st, g, b in zip(self._statics, self.param_groups, self._bindings, strict=True)
+            ]
 
     # -- construction ---------------------------------------------------------------------------------
 
@@ -298,6 +468,10 @@ class Optimizer:
             **{k: _to_python(v) for k, v in _factory_kwargs(group, self._accepted).items()}
         )
 
+    def _initial_state(self, binding: _Binding, static: tuple, dyn: list[float]) -> Any:
+        """A new group's state: none per parameter yet (torch creates it at the parameter's first step)."""
+        return [None] * len(binding)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a param group (torch's ``add_param_group``): options not given take the optimizer defaults."""
         if not isinstance(param_group, dict):
@@ -312,23 +486,26 @@ class Optimizer:
             group.setdefault(name, default)
         self._validate(group)
         binding = _Binding(group["params"])
-        if binding.module is not None and any(b.module is binding.module for b in self._bindings):
-            raise ValueError("some parameters appear in more than one parameter group")
+        if binding.variables is not None:
+            seen = {id(v) for b in self._bindings if b.variables is not None for v in b.variables}
+            if any(id(v) in seen for v in binding.variables):
+                raise ValueError("some parameters appear in more than one parameter group")
         static, dyn = _split(group, self._accepted, self._static_keys)
-        state = _jit_init(self._factory_name, static, binding.leaves, dyn)
+        state = self._initial_state(binding, static, dyn)
         group["params"] = binding.value()
         self._bindings.append(binding)
         self._statics.append(static)
         self._states.append(state)
         self.param_groups.append(group)
+        self._placements.clear()
 
     # -- parameters -------------------------------------------------------------------------------------
 
     @property
     def params(self) -> Any:
-        """Current parameters in the structure given (a list of one entry per group when groups were given).
+        """The parameters in the structure given (a list of one entry per group when groups were given).
 
-        The arrays are donated to the next ``step``: read them again after stepping, do not keep them.
+        The module itself, the list of Variables, or (arrays given) the current pytree of arrays.
         """
         values = [b.value() for b in self._bindings]
         return values[0] if len(values) == 1 and not self._grouped else values
@@ -337,87 +514,216 @@ class Optimizer:
     def _grouped(self) -> bool:
         return len(self.param_groups) > 1 or getattr(self, "_force_grouped", False)
 
+    def _variables(self) -> list[Any] | None:
+        """All referenced Variables in order, or None when some group holds arrays."""
+        if any(b.variables is None for b in self._bindings):
+            return None
+        return [v for b in self._bindings for v in b.variables]
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """A no-op kept for source compatibility: gradients are values passed to ``step``, never stored."""
 
     # -- stepping ---------------------------------------------------------------------------------------
 
-    def _refresh_config(self) -> list[list[float]]:
-        """Re-read param_groups: new static configurations re-initialise what no longer fits the state."""
-        dyns = []
+    def _restate(self, state: Any, static: tuple, values: list[jax.Array], dyn: list[float]) -> Any:
+        """A group's state under a new static configuration: what still applies is kept."""
+        return [
+            None if s is None else _merge_state(_jit_init(self._factory_name, static, [v], dyn), s)
+            for s, v in zip(state, values, strict=True)
+        ]
+
+    def _config(self, values: list[list[jax.Array]]) -> tuple[list[tuple], list[Any], list[list[float]]]:
+        """param_groups re-read, nothing committed: statics, the states fitting them, traced numbers."""
+        statics, states, dyns = [], [], []
         for i, group in enumerate(self.param_groups):
             static, dyn = _split(group, self._accepted, self._static_keys)
+            state = self._states[i]
             if static != self._statics[i]:
                 self._validate(group)
-                fresh = _jit_init(self._factory_name, static, self._bindings[i].leaves, dyn)
-                self._states[i] = _merge_state(fresh, self._states[i])
-                self._statics[i] = static
+                state = self._restate(state, static, values[i], dyn)
+            statics.append(static)
+            states.append(state)
             dyns.append(dyn)
-        return dyns
+        return statics, states, dyns
 
-    def _apply(self, grads_per_group: list[list[jax.Array]], extra: dict[str, Any] | None = None) -> None:
-        dyns = self._refresh_config()
-        leaves = [b.leaves for b in self._bindings]
-        new_leaves, new_states = _jit_step(
-            self._factory_name, tuple(self._statics), leaves, self._states, grads_per_group, dyns, extra or {}
-        )
-        for b, l in zip(self._bindings, new_leaves, strict=True):
-            b.write(l)
-        self._states = list(new_states)
+    def _checked_grads(self, grads: list[list[Any]], values: list[list[jax.Array]]) -> list[list[Any]]:
+        out = []
+        k = 0
+        for gs, vs in zip(grads, values, strict=True):
+            group = []
+            for g, p in zip(gs, vs, strict=True):
+                if g is not None:
+                    if isinstance(g, jax.core.Tracer):
+                        raise RuntimeError(
+                            _UNDER_TRACE.format(name=type(self).__name__, factory=self._factory_name)
+                        )
+                    g = jnp.asarray(g)
+                    if g.shape != p.shape:
+                        raise ValueError(
+                            f"grad {k} has shape {g.shape} but its parameter has shape {p.shape}"
+                        )
+                    g = g.astype(p.dtype)
+                group.append(g)
+                k += 1
+            out.append(group)
+        return out
+
+    def _apply(self, grads_per_group: list[list[Any]]) -> None:
+        """Step the parameters that have a gradient; commit only once everything succeeded."""
+        values = [b.read() for b in self._bindings]
+        grads = self._checked_grads(grads_per_group, values)
+        statics, states, dyns = self._config(values)
+        index = [[j for j, g in enumerate(gs) if g is not None] for gs in grads]
+        if any(index):
+            new_leaves, new_states = _jit_step(
+                self._factory_name,
+                tuple(statics),
+                [[vs[j] for j in idx] for vs, idx in zip(values, index, strict=True)],
+                [[st[j] for j in idx] for st, idx in zip(states, index, strict=True)],
+                [[gs[j] for j in idx] for gs, idx in zip(grads, index, strict=True)],
+                dyns,
+            )
+            states = [list(st) for st in states]
+            for st, idx, ns in zip(states, index, new_states, strict=True):
+                for j, s in zip(idx, ns, strict=True):
+                    st[j] = s
+            for b, idx, nl in zip(self._bindings, index, new_leaves, strict=True):
+                b.write(idx, nl)
+        self._states = states
+        self._statics = statics
         for group, b in zip(self.param_groups, self._bindings, strict=True):
             group["params"] = b.value()
 
-    def _split_grads(self, grads: Any) -> list[list[jax.Array]]:
+    def _grads_from_mapping(self, grads: Mapping, variables: list[Any]) -> list[Any]:
+        """Gradients of a nested mapping (``nnx.State``) matched to ``variables`` by identity (cached)."""
+        flat = list(_refs.flatten_mapping(grads))
+        key = tuple(p for p, _ in flat)
+        placement = self._placements.get(key)
+        if placement is None:
+            placement = _refs.resolve(variables, key)
+            if len(self._placements) >= 16:
+                self._placements.pop(next(iter(self._placements)))
+            self._placements[key] = placement
+        by_path = dict(flat)
+        return [None if p is None else _grad_value(by_path[p]) for p in placement]
+
+    def _split_grads(self, grads: Any) -> list[list[Any]]:
+        """Per-group lists of per-parameter gradients (None: no gradient) from what ``step`` was given."""
+        variables = self._variables()
+        sizes = [len(b) for b in self._bindings]
+        flat = None
+        if variables is not None and isinstance(grads, Mapping):
+            flat = self._grads_from_mapping(grads, variables)
+        elif variables is not None and all(b.module is None for b in self._bindings):
+            if not isinstance(grads, list | tuple) or len(grads) != len(variables):
+                raise ValueError(
+                    f"grads do not match the parameters: expected a list of {len(variables)} gradients "
+                    "(one per parameter, in the optimizer's order; None to skip one) or the nnx.State "
+                    "of nnx.grad"
+                )
+            flat = [_grad_value(g) for g in grads]
+        if flat is not None:
+            out, k = [], 0
+            for n in sizes:
+                out.append(flat[k : k + n])
+                k += n
+            return out
         if self._grouped:
             if not isinstance(grads, list | tuple) or len(grads) != len(self._bindings):
                 raise ValueError(
                     f"this optimizer has {len(self._bindings)} param groups: pass a list with the grads "
                     "of each group"
                 )
-            return [b.flatten_grads(g) for b, g in zip(self._bindings, grads, strict=True)]
-        return [self._bindings[0].flatten_grads(grads)]
+            return [self._group_grads(b, g) for b, g in zip(self._bindings, grads, strict=True)]
+        return [self._group_grads(self._bindings[0], grads)]
 
-    def _value_and_grad(self, closure: Callable[..., Any]) -> tuple[Any, list[list[jax.Array]]]:
+    def _group_grads(self, b: _Binding, grads: Any) -> list[Any]:
+        if b.variables is not None and isinstance(grads, Mapping):
+            return self._grads_from_mapping(grads, b.variables)
+        return b.flatten_grads(grads)
+
+    def _trace_closure(self, closure: Callable[..., Any]) -> tuple[_Traced, list[Any], list[jax.Array]]:
+        """Trace ``closure`` with the parameters as inputs: the cached computation, its constants, the inputs.
+
+        The referenced Variables hold the traced values while the closure runs, so a closure reading the
+        model (torch's zero-argument form, or one using the outer ``model``) is differentiated correctly.
+        """
         bindings = self._bindings
+        values = [b.read() for b in bindings]
+        flat = [v for vs in values for v in vs]
         sizes = [len(b) for b in bindings]
+        variables = [v for b in bindings if b.variables is not None for v in b.variables]
+        no_arg = _takes_no_argument(closure)
 
-        def loss_of(all_leaves):
-            vals, k = [], 0
-            for b, n in zip(bindings, sizes, strict=True):
-                vals.append(b.functional(all_leaves[k : k + n]))
+        def loss_of(leaves):
+            groups, k = [], 0
+            for n in sizes:
+                groups.append(list(leaves[k : k + n]))
                 k += n
-            return closure(vals if self._grouped else vals[0])
+            mine = [x for b, g in zip(bindings, groups, strict=True) if b.variables is not None for x in g]
+            with _Swapped(variables, mine):
+                if no_arg:
+                    return closure()
+                args = [b.closure_arg(g) for b, g in zip(bindings, groups, strict=True)]
+                return closure(args if self._grouped else args[0])
 
-        flat = [l for b in bindings for l in b.leaves]
-        cache = self.__dict__.setdefault("_closure_cache", {})
-        key = (closure, tuple(sizes))
-        if key not in cache:
-            if len(cache) >= 8:
-                cache.pop(next(iter(cache)))
-            cache[key] = jax.jit(jax.value_and_grad(loss_of))
-        loss, g = cache[key](flat)
+        closed = jax.make_jaxpr(loss_of)(flat)
+        out = closed.out_avals
+        if len(out) != 1 or out[0].shape != () or not jnp.issubdtype(out[0].dtype, jnp.inexact):
+            raise TypeError(
+                f"the closure must return the scalar (floating-point) loss, but it returned {out}"
+            )
+        jaxpr = closed.jaxpr
+        n_consts = len(closed.consts)
+        if n_consts:  # constants become inputs, so that new data does not mean a new computation
+            jaxpr = jaxpr.replace(constvars=[], invars=[*jaxpr.constvars, *jaxpr.invars])
+        key = str(jaxpr)
+        traced = _TRACED_CACHE.get(key)
+        if traced is None:
+            traced = _Traced(jaxpr, key, _depends_on(jaxpr, n_consts))
+            if len(_TRACED_CACHE) >= 64:
+                _TRACED_CACHE.pop(next(iter(_TRACED_CACHE)))
+            _TRACED_CACHE[key] = traced
+            _note_new_computation(closure, key)
+        if not any(traced.used):
+            raise ValueError(
+                "the closure's loss does not depend on the optimizer's parameters (every gradient would be "
+                "None in torch): the closure must compute the loss from the parameters it receives "
+                "(closure(model) / closure(params)) or from the model whose Variables the optimizer "
+                "references; nothing was changed"
+            )
+        return traced, list(closed.consts), flat
+
+    def _closure_grads(self, closure: Callable[..., Any]) -> tuple[jax.Array, list[list[Any]]]:
+        traced, consts, flat = self._trace_closure(closure)
+        loss, g = _jit_value_and_grad(traced, flat, consts)
+        g = [gi if used else None for gi, used in zip(g, traced.used, strict=True)]
         out, k = [], 0
-        for n in sizes:
-            out.append(list(g[k : k + n]))
-            k += n
+        for b in self._bindings:
+            out.append(g[k : k + len(b)])
+            k += len(b)
         return loss, out
 
     def step(self, grads_or_closure: Any = None) -> Any:
-        """One update: ``step(grads)`` with grads in the params' structure, or ``step(closure)``.
+        """One update: ``step(grads)`` (see the class conventions), or ``loss = step(closure)``.
 
-        ``closure(params)`` (``closure(model)`` for an ``nnx.Module``) must return the scalar loss; it is
-        differentiated here (jitted once per closure object: define it once, outside the training loop)
-        and the loss is returned, like torch's ``step(closure)``. The closure must be JAX-traceable and
-        pure in the parameters it receives.
+        ``closure`` is torch's zero-argument closure reading the model, or ``closure(params)``
+        (``closure(model)`` for an ``nnx.Module``); it returns the scalar loss, which is differentiated
+        w.r.t. the referenced parameters here (a parameter the loss does not depend on gets no gradient,
+        as in torch), and the loss before the step is returned. The closure must be JAX-traceable; it is
+        compiled once per distinct computation (a closure re-created at each iteration does not
+        recompile). Raises RuntimeError under ``jax.jit`` / ``nnx.jit``, before changing anything.
         """
         if grads_or_closure is None:
             raise TypeError(
                 f"{type(self).__name__}.step() needs the gradients or a closure returning the loss"
             )
         if callable(grads_or_closure) and not _is_nnx_module(grads_or_closure):
-            loss, grads = self._value_and_grad(grads_or_closure)
+            _check_not_traced(self, [b.read() for b in self._bindings])
+            loss, grads = self._closure_grads(grads_or_closure)
             self._apply(grads)
             return loss
+        _check_not_traced(self, grads_or_closure, [b.read() for b in self._bindings])
         self._apply(self._split_grads(grads_or_closure))
         return None
 
@@ -428,34 +734,28 @@ class Optimizer:
         """Per-parameter state keyed by the parameter's index (torch keys it by the tensor itself)."""
         return self._torch_state(convert=False)
 
-    def _per_param_state(self, gi: int, convert: bool) -> list[dict[str, Any]]:
-        st = self._states[gi]
-        n = len(self._bindings[gi])
+    def _param_state(self, st: Any, convert: bool) -> dict[str, Any]:
+        """Torch's ``optimizer.state[p]`` of one parameter's factory state (``{}`` when torch keeps none)."""
         cast = (lambda a: np.array(a)) if convert else (lambda a: a)
-        count = int(st.count)
-        out: list[dict[str, Any]] = [{} for _ in range(n)]
-        if count == 0:
-            return out
+        d: dict[str, Any] = {}
+        if st is None or int(st.count) == 0 and not self._eager_state:
+            return d
         for f in _state_fields(st):
             v = getattr(st, f)
             if f == "count":
                 if self._step_key == "float32":
-                    for d in out:
-                        d["step"] = cast(jnp.asarray(count, jnp.float32))
+                    d["step"] = cast(jnp.asarray(v, jnp.float32))
                 elif self._step_key == "int":
-                    for d in out:
-                        d["step"] = count
-                continue
-            if v is None:
-                continue
-            if isinstance(v, list):
-                for d, leaf in zip(out, v, strict=True):
-                    if leaf is not None:
-                        d[f] = int(leaf) if f == "step" and self._step_key == "int" else cast(leaf)
-            else:
-                for d in out:
-                    d[f] = cast(v)
-        return out
+                    d["step"] = int(v)
+            elif isinstance(v, list):
+                if v[0] is not None:
+                    d[f] = int(v[0]) if f == "step" and self._step_key == "int" else cast(v[0])
+            elif v is not None:
+                d[f] = cast(v)
+        return d
+
+    def _per_param_state(self, gi: int, convert: bool) -> list[dict[str, Any]]:
+        return [self._param_state(st, convert) for st in self._states[gi]]
 
     def _torch_state(self, convert: bool) -> dict[int, dict[str, Any]]:
         state, k = {}, 0
@@ -469,7 +769,8 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """Torch's layout: ``{'state': {index: {key: array}}, 'param_groups': [{..., 'params': [index]}]}``.
 
-        Arrays are numpy copies; turn them into tensors (``torch.as_tensor``) to load into a torch optimizer.
+        Only parameters that have been stepped have state (as in torch). Arrays are numpy copies; turn
+        them into tensors (``torch.as_tensor``) to load into a torch optimizer.
         """
         groups, k = [], 0
         for group, b in zip(self.param_groups, self._bindings, strict=True):
@@ -482,7 +783,8 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict from this class or from the torch optimizer of the same name (tensors accepted).
 
-        Raises ValueError (and changes nothing) when the groups, the parameter counts or shapes do not fit.
+        Parameters without an entry get no state (torch's lazy state). Raises ValueError (and changes
+        nothing) when the groups, the parameter counts or shapes do not fit.
         """
         saved_groups = state_dict["param_groups"]
         saved_state = state_dict["state"]
@@ -500,12 +802,11 @@ class Optimizer:
                 group.setdefault(name, default)
             self._validate(group)
             static, dyn = _split(group, self._accepted, self._static_keys)
-            fresh = _jit_init(self._factory_name, static, b.leaves, dyn)
             per = []
             for idx in sg["params"]:
                 entry = saved_state.get(idx, saved_state.get(str(idx), {}))
-                per.append({k: v for k, v in entry.items()} if entry else {})
-            new_states.append(self._state_from_torch(fresh, per, b, gi))
+                per.append(dict(entry) if entry else {})
+            new_states.append(self._states_from_torch(static, dyn, b.read(), per, gi))
             new_statics.append(static)
             group["params"] = b.value()
             new_groups.append(group)
@@ -513,15 +814,19 @@ class Optimizer:
         self._states = new_states
         self._statics = new_statics
 
-    def _state_from_torch(self, fresh: Any, per: list[dict[str, Any]], b: _Binding, gi: int) -> Any:
-        has = [bool(d) for d in per]
-        if not any(has):
-            return fresh
-        if not all(has):
-            raise ValueError(
-                f"param group {gi}: some parameters have optimizer state and others do not; this optimizer "
-                "steps every parameter of a group together"
+    def _states_from_torch(
+        self, static: tuple, dyn: list[float], values: list[jax.Array], per: list[dict[str, Any]], gi: int
+    ) -> Any:
+        out = []
+        for j, (d, v) in enumerate(zip(per, values, strict=True)):
+            out.append(
+                self._state_from_torch(_jit_init(self._factory_name, static, [v], dyn), d, gi, j)
+                if d
+                else None
             )
+        return out
+
+    def _state_from_torch(self, fresh: Any, d: dict[str, Any], gi: int, j: int) -> Any:
         values = {}
         for f in _state_fields(fresh):
             v = getattr(fresh, f)
@@ -529,27 +834,35 @@ class Optimizer:
                 if self._step_key is None:
                     values[f] = jnp.asarray(1, v.dtype)
                     continue
-                steps = [float(_to_numpy(d["step"])) if d.get("step") is not None else np.nan for d in per]
-                if any(np.isnan(steps)):
-                    raise ValueError(f"param group {gi}: state has no 'step'")
-                if self._step_key != "int" and len(set(steps)) != 1:
-                    raise ValueError(f"param group {gi}: parameters have different 'step' values")
-                values[f] = jnp.asarray(int(max(steps)), v.dtype)
-                continue
-            if v is None:
+                if d.get("step") is None:
+                    raise ValueError(f"param group {gi}, parameter {j}: state has no 'step'")
+                values[f] = jnp.asarray(int(float(_to_numpy(d["step"]))), v.dtype)
+            elif v is None:
                 values[f] = None
-                continue
-            if isinstance(v, list):
-                leaves = []
-                for j, (d, ref) in enumerate(zip(per, v, strict=True)):
-                    if ref is None:
-                        leaves.append(None)
-                        continue
-                    leaves.append(_checked_leaf(d, f, ref, gi, j))
-                values[f] = leaves
+            elif isinstance(v, list):
+                values[f] = [None if v[0] is None else _checked_leaf(d, f, v[0], gi, j)]
             else:
-                values[f] = _checked_leaf(per[0], f, v, gi, 0)
+                values[f] = _checked_leaf(d, f, v, gi, j)
         return type(fresh)(**values)
+
+
+def _note_new_computation(closure: Any, key: str) -> None:
+    """Report, once per closure code, that its computation keeps changing (each change compiles anew)."""
+    code = getattr(closure, "__code__", None)
+    if code is None:
+        return
+    seen = _SEEN_BY_CODE.setdefault(code, set())
+    seen.add(key)
+    if len(seen) > _RECOMPILE_WARN_AFTER and code not in _WARNED_CODES:
+        _WARNED_CODES.add(code)
+        warnings.warn(
+            f"the closure {code.co_name!r} ({code.co_filename}:{code.co_firstlineno}) has produced "
+            f"{len(seen)} different computations, each compiled anew: a Python number or a shape it "
+            "captures changes between calls. Pass changing numbers as arrays (jnp.asarray) and keep "
+            "shapes fixed so the compiled step is reused.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _checked_leaf(d: dict[str, Any], key: str, ref: jax.Array, gi: int, j: int) -> jax.Array:

@@ -1,21 +1,26 @@
-"""``torch.nn.utils``' gradient clipping over :mod:`jaxopt_losses.clip`.
+"""``torch.nn.utils``' gradient clipping over :mod:`jaxopt_losses.clip`, in place as torch's.
 
-JAX arrays are immutable, so the in-place torch functions take the gradients (any pytree: a list of
-arrays, a dict, an ``nnx.State`` from ``nnx.grad``) and *return* the clipped copy:
+JAX has no ``.grad``: the functions take the gradients themselves (the ``nnx.State`` returned by
+``nnx.grad`` / ``nnx.value_and_grad``, a dict or a list of arrays) and clip them *in place* by updating
+that container, so torch's lines keep their meaning:
 
 * torch ``norm = clip_grad_norm_(model.parameters(), max_norm)``
-  -> ``grads, norm = clip_grad_norm_(grads, max_norm)``
-* torch ``clip_grad_value_(model.parameters(), clip_value)``
-  -> ``grads = clip_grad_value_(grads, clip_value)``
-* torch ``norm = get_total_norm([p.grad for p in params])`` -> ``norm = get_total_norm(grads)``
+  -> ``norm = clip_grad_norm_(grads, max_norm)`` (``grads`` clipped in place; the total norm is a 0-d
+  array: ``norm.item()`` works)
+* torch ``clip_grad_value_(model.parameters(), clip_value)`` -> ``clip_grad_value_(grads, clip_value)``
 * torch ``clip_grads_with_norm_(model.parameters(), max_norm, norm)``
-  -> ``grads = clip_grads_with_norm_(grads, max_norm, norm)``
+  -> ``clip_grads_with_norm_(grads, max_norm, norm)``
+* torch ``norm = get_total_norm([p.grad for p in params])`` -> ``norm = get_total_norm(grads)``
 
-Then ``optimizer.step(grads)``. Norms and clipped values are torch's (see :mod:`jaxopt_losses.clip`).
+Then ``optimizer.step(grads)``. A container that cannot be updated in place (a tuple, a bare array, a
+generator such as ``model.parameters()``) raises TypeError: use the functional
+:func:`jaxopt_losses.clip.clip_grad_norm` / :func:`~jaxopt_losses.clip.clip_grad_value`, which return the
+clipped copy. Norms and clipped values are torch's (see :mod:`jaxopt_losses.clip`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 
@@ -25,26 +30,123 @@ def _clip():
     return clip
 
 
+def _is_variable(x: Any) -> bool:
+    from jaxopt_losses.compat import _refs
+
+    return _refs.is_variable(x)
+
+
+def _slots(grads: Any, name: str, functional: str) -> list[tuple[Any, Any]]:
+    """``(container, key)`` of every gradient leaf, all in mutable containers; else TypeError."""
+
+    def refuse(what: str) -> TypeError:
+        return TypeError(
+            f"{name} clips the gradients in place, but {what} cannot be updated in place; pass the "
+            "gradients in a mutable container (the nnx.State of nnx.grad, a dict or a list), or use the "
+            f"functional jaxopt_losses.clip.{functional}, which returns the clipped copy"
+        )
+
+    def is_container(x: Any) -> bool:
+        return isinstance(x, MutableMapping | list | tuple) or hasattr(x, "__next__")
+
+    if not is_container(grads):
+        if hasattr(grads, "parameters") and callable(grads.parameters):
+            raise refuse("a module (its parameters are not gradients)")
+        raise refuse(f"a {type(grads).__name__}")
+    out: list[tuple[Any, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, MutableMapping):
+            keys = list(node.keys())
+        elif isinstance(node, list):
+            keys = list(range(len(node)))
+        elif hasattr(node, "__next__"):
+            raise refuse("an iterator (e.g. model.parameters(), which holds no gradients)")
+        else:
+            raise refuse(f"a {type(node).__name__}")
+        for k in keys:
+            child = node[k]
+            if isinstance(child, MutableMapping | list | tuple):
+                walk(child)
+            elif child is not None:
+                out.append((node, k))
+
+    walk(grads)
+    return out
+
+
+def _in_place(grads: Any, name: str, functional: str, fn: Callable[[list[Any]], list[Any]]) -> None:
+    slots = _slots(grads, name, functional)
+    current = [c[k] for c, k in slots]
+    values = [v.get_value() if _is_variable(v) else v for v in current]
+    new = fn(values)
+    for (c, k), old, x in zip(slots, current, new, strict=True):
+        if _is_variable(old):
+            old.set_value(x)
+        else:
+            c[k] = x
+
+
 def clip_grad_norm_(
     grads: Any,
     max_norm: float,
     norm_type: float = 2.0,
     error_if_nonfinite: bool = False,
     foreach: bool | None = None,
-) -> tuple[Any, Any]:
-    """``torch.nn.utils.clip_grad_norm_``: returns ``(clipped_grads, total_norm)`` (torch: the norm only).
+) -> Any:
+    """``torch.nn.utils.clip_grad_norm_``: clips ``grads`` in place and returns the total norm (0-d array).
+
+    Args:
+      grads: the gradients in a mutable container: an ``nnx.State`` (from ``nnx.grad``), a dict or a list
+        (nested ones too); ``None`` entries are ignored, as torch ignores parameters without ``.grad``.
+      max_norm: max norm of the gradients.
+      norm_type: the order of the norm (``inf`` for the max norm). Default: 2.0.
+      error_if_nonfinite: raise RuntimeError if the total norm is nan/inf (then nothing is clipped).
+        Default: False.
+      foreach: accepted and ignored. Default: None.
+
+    Raises:
+      TypeError: ``grads`` is immutable (a tuple, an array, an iterator): use the functional
+        :func:`jaxopt_losses.clip.clip_grad_norm` there.
+
+    Parity with torch.nn.utils.clip_grad_norm_: torch's per-tensor norms, norm of norms, and coefficient
+    ``min(max_norm / (total_norm + 1e-6), 1)``.
 
     Example:
-        >>> grads, norm = clip_grad_norm_(grads, max_norm=1.0)
+        >>> loss, grads = nnx.value_and_grad(loss_fn)(model)
+        >>> norm = clip_grad_norm_(grads, max_norm=1.0)   # grads now clipped
+        >>> optimizer.step(grads)
     """
-    return _clip().clip_grad_norm(
-        grads, max_norm, norm_type=norm_type, error_if_nonfinite=error_if_nonfinite, foreach=foreach
-    )
+    total: list[Any] = []
+
+    def fn(values: list[Any]) -> list[Any]:
+        clipped, norm = _clip().clip_grad_norm(
+            values, max_norm, norm_type=norm_type, error_if_nonfinite=error_if_nonfinite, foreach=foreach
+        )
+        total.append(norm)
+        return clipped
+
+    _in_place(grads, "clip_grad_norm_", "clip_grad_norm", fn)
+    return total[0]
 
 
-def clip_grad_value_(grads: Any, clip_value: float, foreach: bool | None = None) -> Any:
-    """``torch.nn.utils.clip_grad_value_``: returns the clipped gradients (torch: None, clipping in place)."""
-    return _clip().clip_grad_value(grads, clip_value, foreach=foreach)
+def clip_grad_value_(grads: Any, clip_value: float, foreach: bool | None = None) -> None:
+    """``torch.nn.utils.clip_grad_value_``: clamps ``grads`` in place to ``[-clip_value, clip_value]``.
+
+    Args:
+      grads: the gradients in a mutable container (``nnx.State``, dict, list); ``None`` entries ignored.
+      clip_value: maximum allowed absolute value.
+      foreach: accepted and ignored. Default: None.
+
+    Raises:
+      TypeError: ``grads`` is immutable: use the functional :func:`jaxopt_losses.clip.clip_grad_value`.
+
+    Parity with torch.nn.utils.clip_grad_value_ (returns None, as torch).
+
+    Example:
+        >>> clip_grad_value_(grads, clip_value=0.5)
+    """
+    _in_place(grads, "clip_grad_value_", "clip_grad_value", lambda v: _clip().clip_grad_value(v, clip_value))
 
 
 def get_total_norm(
@@ -56,10 +158,15 @@ def get_total_norm(
     )
 
 
-def clip_grads_with_norm_(grads: Any, max_norm: float, total_norm: Any, foreach: bool | None = None) -> Any:
-    """``torch.nn.utils.clip_grads_with_norm_``: returns the gradients scaled by
-    ``min(max_norm / (total_norm + 1e-6), 1)`` (torch: scales in place and returns None)."""
-    return _clip().clip_grads_with_norm(grads, max_norm, total_norm, foreach=foreach)
+def clip_grads_with_norm_(grads: Any, max_norm: float, total_norm: Any, foreach: bool | None = None) -> None:
+    """``torch.nn.utils.clip_grads_with_norm_``: scales ``grads`` in place by
+    ``min(max_norm / (total_norm + 1e-6), 1)`` (mutable containers only, as :func:`clip_grad_norm_`)."""
+    _in_place(
+        grads,
+        "clip_grads_with_norm_",
+        "clip_grads_with_norm",
+        lambda v: _clip().clip_grads_with_norm(v, max_norm, total_norm, foreach),
+    )
 
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]

@@ -1,0 +1,56 @@
+"""The article's RNN example in PyTorch: ``MyRNNModel`` (a two-layer LSTM and a linear head on the last time
+step) trained with SGD + momentum and MSELoss to predict next year's sunspot number from the ten before.
+
+``examples/article_rnn.py`` is the same script ported to JAX with ``jaxopt_losses.compat``: the imports
+changed and ``loss.backward(); optimizer.step()`` replaced (``tests/test_article_rnn.py`` counts the lines).
+The data: the yearly sunspot numbers 1700-2008 shipped with statsmodels (``statsmodels.datasets.sunspots``).
+"""
+
+import numpy as np
+import torch
+from statsmodels.datasets import sunspots
+from torch import nn
+
+
+class MyRNNModel(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.rnn = nn.LSTM(input_size, hidden_size, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)  # (batch, time, hidden)
+        return self.fc(out[:, -1, :])
+
+
+def sunspot_windows(window=10):
+    """(x, y): every ``window`` consecutive standardised yearly values and the value that follows."""
+    series = sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(np.float32)
+    series = (series - series.mean()) / series.std()
+    x = np.stack([series[i : i + window] for i in range(len(series) - window)])[..., None]
+    return x, series[window:, None]
+
+
+def main(epochs=30, batch_size=32):
+    torch.manual_seed(0)
+    x, y = map(torch.from_numpy, sunspot_windows())
+    model = MyRNNModel(input_size=1, hidden_size=16, output_size=1)
+    criterion = nn.MSELoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    for epoch in range(epochs):
+        for i in range(0, len(x) - batch_size + 1, batch_size):  # full batches only
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            optimizer.zero_grad()
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+        loss = criterion(model(x), y)
+        if epoch == 0:
+            first = loss.item()
+        if epoch % 10 == 0 or epoch == epochs - 1:
+            print(f"epoch {epoch:2d}  loss {loss.item():.4f}")
+    assert loss.item() < first  # it learns
+
+
+if __name__ == "__main__":
+    main()

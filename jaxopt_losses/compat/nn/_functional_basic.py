@@ -1,0 +1,241 @@
+"""``torch.nn.functional``'s activations, ``linear`` / ``bilinear``, ``dropout``, ``embedding``, ``one_hot``.
+
+Pure functions on arrays (NC... layouts, ``(out, in)`` weights). Shape checks raise torch's exception
+types and wording; checks that need values (index ranges) run only on concrete (non-traced) arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def concrete(x: Any) -> np.ndarray | None:
+    """``x`` as a numpy array when its values are known (eager), else None (under ``jit``)."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(x)
+    except Exception:  # pragma: no cover - abstract values
+        return None
+
+
+def dim_out_of_range(dim: int, ndim: int) -> IndexError:
+    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    return IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")
+
+
+def check_dim(dim: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise dim_out_of_range(dim, ndim)
+    return dim % n
+
+
+# --------------------------------------------------------------------------------------------------------
+# activations
+
+
+def relu(input: Any, inplace: bool = False) -> jax.Array:
+    """``F.relu``: ``max(x, 0)``; gradient 0 at 0 (as torch)."""
+    return jax.nn.relu(input)
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> jax.Array:
+    """``F.leaky_relu``: ``x if x > 0 else negative_slope * x`` (gradient ``negative_slope`` at 0)."""
+    x = jnp.asarray(input)
+    return jnp.where(x > 0, x, x * negative_slope)
+
+
+def gelu(input: Any, approximate: str = "none") -> jax.Array:
+    """``F.gelu``: ``x * Phi(x)`` (``approximate='none'``, erf) or the tanh approximation."""
+    x = jnp.asarray(input)
+    if approximate == "none":
+        return 0.5 * x * (1.0 + jax.lax.erf(x * (1.0 / math.sqrt(2.0))))
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + jnp.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
+    raise RuntimeError("approximate argument must be either none or tanh.")
+
+
+def silu(input: Any, inplace: bool = False) -> jax.Array:
+    """``F.silu``: ``x * sigmoid(x)``."""
+    x = jnp.asarray(input)
+    return x * jax.nn.sigmoid(x)
+
+
+def sigmoid(input: Any) -> jax.Array:
+    """``F.sigmoid``."""
+    return jax.nn.sigmoid(input)
+
+
+def tanh(input: Any) -> jax.Array:
+    """``F.tanh``."""
+    return jnp.tanh(input)
+
+
+def _softmax_dim(name: str, dim: int | None, ndim: int) -> int:
+    if dim is None:
+        warnings.warn(
+            f"Implicit dimension choice for {name} has been deprecated. "
+            "Change the call to include dim=X as an argument.",
+            UserWarning,
+            stacklevel=4,
+        )
+        dim = 0 if ndim in (0, 1, 3) else 1
+    return check_dim(dim, ndim)
+
+
+def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> jax.Array:
+    """``F.softmax(input, dim, dtype=None)`` (``dim=None``: torch's deprecated implicit choice)."""
+    x = jnp.asarray(input, dtype=dtype)
+    d = _softmax_dim("softmax", dim, x.ndim)
+    return jax.nn.softmax(x, axis=d) if x.ndim else jnp.ones_like(x)
+
+
+def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> jax.Array:
+    """``F.log_softmax(input, dim, dtype=None)``."""
+    x = jnp.asarray(input, dtype=dtype)
+    d = _softmax_dim("log_softmax", dim, x.ndim)
+    return jax.nn.log_softmax(x, axis=d) if x.ndim else jnp.zeros_like(x)
+
+
+# --------------------------------------------------------------------------------------------------------
+# linear maps
+
+
+def linear(input: Any, weight: Any, bias: Any = None) -> jax.Array:
+    """``F.linear``: ``input @ weight.T + bias`` with ``weight`` of shape ``(out_features, in_features)``."""
+    x, w = jnp.asarray(input), jnp.asarray(weight)
+    if x.shape[-1:] != w.shape[-1:]:
+        rows = math.prod(x.shape[:-1]) if x.ndim > 1 else 1
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1] if x.ndim else 1} and "
+            f"{w.shape[-1]}x{w.shape[0]})"
+        )
+    y = jnp.matmul(x, w.T)
+    return y if bias is None else y + jnp.asarray(bias)
+
+
+def bilinear(input1: Any, input2: Any, weight: Any, bias: Any = None) -> jax.Array:
+    """``F.bilinear``: ``y_k = x1^T W_k x2 + b_k`` with ``weight`` of shape ``(out, in1, in2)``."""
+    x1, x2, w = jnp.asarray(input1), jnp.asarray(input2), jnp.asarray(weight)
+    if x1.shape[-1] != w.shape[1]:
+        raise RuntimeError(
+            "bilinear(): input1 size does not match weight size: "
+            f"got {x1.shape[-1]} but expected {w.shape[1]}"
+        )
+    if x2.shape[-1] != w.shape[2]:
+        raise RuntimeError(
+            "bilinear(): input2 size does not match weight size: "
+            f"got {x2.shape[-1]} but expected {w.shape[2]}"
+        )
+    if x1.ndim != x2.ndim:
+        raise RuntimeError(f"bilinear(): input dimensions do not match: got {x1.ndim} and {x2.ndim}")
+    for i in range(x1.ndim - 1):
+        if x1.shape[i] != x2.shape[i]:
+            raise RuntimeError(
+                f"bilinear(): input batch dimensions do not match: got {x1.shape[i]} and {x2.shape[i]}"
+            )
+    y = jnp.einsum("...i,kij,...j->...k", x1, w, x2)
+    return y if bias is None else y + jnp.asarray(bias)
+
+
+# --------------------------------------------------------------------------------------------------------
+# dropout, embedding, one_hot
+
+
+def check_dropout_p(p: float) -> None:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def dropout(
+    input: Any, p: float = 0.5, training: bool = True, inplace: bool = False, *, key: Any = None
+) -> jax.Array:
+    """``F.dropout``: zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    ``key`` is the JAX key of the mask; without it the next split of the global key
+    (``compat.manual_seed``) is used — eagerly only: under ``jit`` pass ``key`` (or use ``nn.Dropout``,
+    which holds its own ``nnx.Rngs``). Torch's masks come from another generator, so only the
+    distribution and the scaling are torch's.
+    """
+    check_dropout_p(p)
+    x = jnp.asarray(input)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * jnp.zeros_like(x)
+    if key is None:
+        from jaxopt_losses.compat.nn._init import next_key
+
+        key = next_key()
+    keep = jax.random.bernoulli(key, 1.0 - p, x.shape)
+    return jnp.where(keep, x * (1.0 / (1.0 - p)), jnp.zeros_like(x))
+
+
+def embedding(
+    input: Any,
+    weight: Any,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> jax.Array:
+    """``F.embedding``: rows of ``weight`` (``(num_embeddings, embedding_dim)``) picked by integer indices.
+
+    ``padding_idx``: that row gets no gradient (as torch). ``max_norm`` (which renormalises ``weight`` in
+    place in torch) and ``scale_grad_by_freq`` are not supported; ``sparse`` is accepted (gradients are
+    dense).
+    """
+    if max_norm is not None or scale_grad_by_freq:
+        raise NotImplementedError("embedding: max_norm and scale_grad_by_freq are not supported")
+    idx, w = jnp.asarray(input), jnp.asarray(weight)
+    if not jnp.issubdtype(idx.dtype, jnp.integer):
+        raise RuntimeError(
+            "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
+            f"but got {_torch_tensor_type(idx.dtype)} instead (while checking arguments for embedding)"
+        )
+    values = concrete(idx)
+    if values is not None and values.size and (values.min() < 0 or values.max() >= w.shape[0]):
+        raise IndexError("index out of range in self")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += w.shape[0]
+    out = jnp.take(w, idx, axis=0)
+    if padding_idx is not None:
+        out = jnp.where((idx == padding_idx)[..., None], jax.lax.stop_gradient(out), out)
+    return out
+
+
+def _torch_tensor_type(dtype: Any) -> str:
+    names = {
+        "float32": "Float",
+        "float64": "Double",
+        "float16": "Half",
+        "bfloat16": "BFloat16",
+        "bool": "Bool",
+    }
+    return f"torch.{names.get(jnp.dtype(dtype).name, jnp.dtype(dtype).name.capitalize())}Tensor"
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> jax.Array:
+    """``F.one_hot``: ``(*, num_classes)`` integer array (``num_classes=-1``: ``max + 1``, eager only)."""
+    idx = jnp.asarray(tensor)
+    if not jnp.issubdtype(idx.dtype, jnp.integer):
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    values = concrete(idx)
+    if num_classes == -1:
+        if values is None:
+            raise ValueError("one_hot: num_classes=-1 needs concrete indices; pass num_classes under jit")
+        num_classes = int(values.max()) + 1 if values.size else 0
+    if values is not None and values.size:
+        if values.min() < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if values.max() >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    return (idx[..., None] == jnp.arange(num_classes, dtype=idx.dtype)).astype(idx.dtype)

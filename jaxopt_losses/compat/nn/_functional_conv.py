@@ -1,0 +1,372 @@
+"""``torch.nn.functional``'s convolutions, pooling and ``pad`` in torch's NC... layouts.
+
+Convolutions are ``lax.conv_general_dilated`` with ``NCH[W]`` / ``OIH[W]`` dimension numbers; pools are
+``lax.reduce_window``. Unbatched inputs (``(C, L)`` / ``(C, H, W)``) are accepted as torch accepts them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+_SPATIAL = {1: "H", 2: "HW"}
+
+
+def ntuple(v: Any, n: int) -> tuple[int, ...]:
+    """torch's ``_single`` / ``_pair``: an int repeated ``n`` times, or the given sequence as a tuple."""
+    if isinstance(v, Sequence) and not isinstance(v, str):
+        return tuple(int(x) for x in v)
+    return (int(v),) * n
+
+
+def _batched(x: jax.Array, nd: int, name: str, ranks: str | None = None) -> tuple[jax.Array, bool]:
+    if x.ndim == nd + 1:
+        return x[None], True
+    if x.ndim == nd + 2:
+        return x, False
+    raise RuntimeError(
+        f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, but got input of size: "
+        f"{list(x.shape)}"
+    )
+
+
+def _dims(nd: int) -> tuple[str, str, str]:
+    s = _SPATIAL[nd]
+    return ("NC" + s, "OI" + s, "NC" + s)
+
+
+def same_padding(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> list[tuple[int, int]]:
+    """torch's ``padding='same'``: total ``d * (k - 1)``, the odd element on the right."""
+    out = []
+    for k, d in zip(kernel, dilation, strict=True):
+        total = d * (k - 1)
+        out.append((total // 2, total - total // 2))
+    return out
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd):
+    name = f"conv{nd}d"
+    x, w = jnp.asarray(input), jnp.asarray(weight)
+    x, unbatched = _batched(x, nd, name)
+    stride, dilation = ntuple(stride, nd), ntuple(dilation, nd)
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if x.shape[1] != w.shape[1] * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(w.shape)}, expected input{list(x.shape)} to have "
+            f"{w.shape[1] * groups} channels, but got {x.shape[1]} channels instead"
+        )
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0)] * nd
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            pads = same_padding(tuple(w.shape[2:]), dilation)
+        else:
+            raise ValueError(f"Invalid padding string '{padding}', should be one of {{'same', 'valid'}}")
+    else:
+        pads = [(p, p) for p in ntuple(padding, nd)]
+    padded = [x.shape[2 + i] + sum(pads[i]) for i in range(nd)]
+    kernel = [dilation[i] * (w.shape[2 + i] - 1) + 1 for i in range(nd)]
+    if any(k > p for k, p in zip(kernel, padded, strict=True)):
+        raise RuntimeError(
+            f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
+            f"({' x '.join(map(str, kernel))}). Kernel size can't be greater than actual input size"
+        )
+    y = lax.conv_general_dilated(
+        x,
+        w.astype(x.dtype),
+        window_strides=stride,
+        padding=pads,
+        rhs_dilation=dilation,
+        dimension_numbers=_dims(nd),
+        feature_group_count=groups,
+        precision=lax.Precision.HIGHEST,
+    )
+    if bias is not None:
+        y = y + jnp.asarray(bias).reshape((1, -1) + (1,) * nd)
+    return y[0] if unbatched else y
+
+
+def conv1d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups=1) -> jax.Array:
+    """``F.conv1d``: input ``(N, C_in, L)`` (or ``(C_in, L)``), weight ``(C_out, C_in / groups, k)``;
+    ``padding`` an int, a tuple, ``'same'`` or ``'valid'``."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv2d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups=1) -> jax.Array:
+    """``F.conv2d``: input ``(N, C_in, H, W)`` (or ``(C_in, H, W)``), weight ``(C_out, C_in / groups, kh,
+    kw)``; ``padding`` an int, a pair, ``'same'`` or ``'valid'``."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv_transpose2d(
+    input: Any, weight: Any, bias: Any = None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+) -> jax.Array:
+    """``F.conv_transpose2d``: weight ``(C_in, C_out / groups, kh, kw)``; output size
+    ``(H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``."""
+    nd = 2
+    x, w = jnp.asarray(input), jnp.asarray(weight)
+    x, unbatched = _batched(x, nd, "conv_transpose2d")
+    stride, padding = ntuple(stride, nd), ntuple(padding, nd)
+    output_padding, dilation = ntuple(output_padding, nd), ntuple(dilation, nd)
+    if x.shape[1] != w.shape[0]:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(w.shape)}, expected input{list(x.shape)} to have "
+            f"{w.shape[0]} channels, but got {x.shape[1]} channels instead"
+        )
+    cin, cout_g = w.shape[0], w.shape[1]
+    k = w.shape[2:]
+    # (C_in, C_out/g, k) -> (C_out, C_in/g, k), spatially flipped: the transposed conv as a dilated conv
+    wg = (
+        w.reshape((groups, cin // groups, cout_g) + k)
+        .swapaxes(1, 2)
+        .reshape((groups * cout_g, cin // groups) + k)
+    )
+    wg = jnp.flip(wg, axis=tuple(range(2, 2 + nd)))
+    pads = [
+        (dilation[i] * (k[i] - 1) - padding[i], dilation[i] * (k[i] - 1) - padding[i] + output_padding[i])
+        for i in range(nd)
+    ]
+    y = lax.conv_general_dilated(
+        x,
+        wg.astype(x.dtype),
+        window_strides=(1,) * nd,
+        padding=pads,
+        lhs_dilation=stride,
+        rhs_dilation=dilation,
+        dimension_numbers=_dims(nd),
+        feature_group_count=groups,
+        precision=lax.Precision.HIGHEST,
+    )
+    if bias is not None:
+        y = y + jnp.asarray(bias).reshape((1, -1) + (1,) * nd)
+    return y[0] if unbatched else y
+
+
+# --------------------------------------------------------------------------------------------------------
+# pooling
+
+
+def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """torch's ``pooling_output_shape``."""
+    num = size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
+    out = num // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _pool_geometry(x, nd, kernel_size, stride, padding, dilation, ceil_mode, what, kernel_word):
+    k = ntuple(kernel_size, nd)
+    s = k if stride is None or (isinstance(stride, Sequence) and len(stride) == 0) else ntuple(stride, nd)
+    p, d = ntuple(padding, nd), ntuple(dilation, nd)
+    if any(v == 0 for v in s):
+        raise RuntimeError("stride should not be zero")
+    for i in range(nd):
+        if p[i] > (d[i] * (k[i] - 1) + 1) // 2 if what == "max" else p[i] > k[i] // 2:
+            if what == "max":
+                raise RuntimeError(
+                    f"pad should be at most half of effective kernel size, but got pad={p[i]}, "
+                    f"kernel_size={k[i]} and dilation={d[i]}"
+                )
+            raise RuntimeError(f"pad should be at most half of {kernel_word}")
+    sizes = x.shape[2:]
+    out = [_pool_out(sizes[i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)]
+    if any(o <= 0 for o in out):
+        c = "x".join(str(v) for v in x.shape[1:])
+        o = "x".join(str(v) for v in (x.shape[1], *out))
+        raise RuntimeError(
+            f"Given input size: ({c}). Calculated output size: ({o}). Output size is too small"
+        )
+    # right padding so that the last (ceil-mode) window fits
+    pads = [(p[i], max(0, (out[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 - sizes[i] - p[i])) for i in range(nd)]
+    return k, s, p, d, out, pads
+
+
+def _pool_input(input, nd, name):
+    x = jnp.asarray(input)
+    if x.ndim == nd + 1:
+        return x[None], True
+    if x.ndim == nd + 2:
+        return x, False
+    if nd == 2:
+        raise RuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
+    raise RuntimeError(
+        f"{name}: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for input, but got:"
+        f"{list(x.shape)}"
+    )
+
+
+def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    if return_indices:
+        raise NotImplementedError(f"max_pool{nd}d: return_indices=True is not supported")
+    x, unbatched = _pool_input(input, nd, f"max_pool{nd}d")
+    k, s, _, d, out, pads = _pool_geometry(
+        x, nd, kernel_size, stride, padding, dilation, ceil_mode, "max", ""
+    )
+    init = -np.inf if jnp.issubdtype(x.dtype, jnp.floating) else int(jnp.iinfo(x.dtype).min)
+    if all(v == 1 for v in d):
+        y = lax.reduce_window(x, init, lax.max, (1, 1) + k, (1, 1) + s, [(0, 0), (0, 0), *pads])
+    else:  # reduce_window has no VJP with window dilation: the max over the k strided views instead
+        xp = lax.pad(x, jnp.asarray(init, x.dtype), [(0, 0, 0), (0, 0, 0), *[(lo, hi, 0) for lo, hi in pads]])
+        views = []
+        for offset in itertools.product(*[range(v) for v in k]):
+            start = [0, 0] + [offset[i] * d[i] for i in range(nd)]
+            stop = list(x.shape[:2]) + [start[2 + i] + (out[i] - 1) * s[i] + 1 for i in range(nd)]
+            views.append(lax.slice(xp, start, stop, (1, 1, *s)))
+        y = jnp.max(jnp.stack(views), axis=0)
+    return y[0] if unbatched else y
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """``F.max_pool1d`` on ``(N, C, L)`` / ``(C, L)`` (padding counts as ``-inf``)."""
+    return _max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """``F.max_pool2d`` on ``(N, C, H, W)`` / ``(C, H, W)``; ``stride`` defaults to ``kernel_size``."""
+    return _max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_divisor(sizes, k, s, p, pads, out, count_include_pad):
+    """torch's per-window divisor: the window clipped to the padded input (``count_include_pad``) or to the
+    input itself; the extra ceil-mode region never counts."""
+    divisor = np.ones((), np.float64)
+    for i in range(len(sizes)):
+        starts = np.arange(out[i]) * s[i] - p[i]
+        ends = np.minimum(starts + k[i], sizes[i] + p[i])
+        if not count_include_pad:
+            ends = np.minimum(ends, sizes[i])
+            starts = np.maximum(starts, 0)
+        divisor = np.multiply.outer(divisor, (ends - starts).astype(np.float64))
+    return divisor
+
+
+def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    name = f"avg_pool{nd}d"
+    x = jnp.asarray(input)
+    if nd == 1 and x.ndim not in (2, 3):
+        raise RuntimeError(
+            f"{name}: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size "
+            f"for input, but got:{list(x.shape)}"
+        )
+    x, unbatched = _pool_input(x, nd, name)
+    k, s, p, _, out, pads = _pool_geometry(
+        x, nd, kernel_size, stride, padding, 1, ceil_mode, "avg", "kernel size"
+    )
+    y = lax.reduce_window(
+        x, 0.0, lax.add, (1, 1) + k, (1, 1) + s, [(0, 0), (0, 0), *pads]
+    )
+    if divisor_override:
+        y = y / divisor_override
+    else:
+        y = y / jnp.asarray(_avg_divisor(x.shape[2:], k, s, p, pads, out, count_include_pad), x.dtype)
+    return y[0] if unbatched else y
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """``F.avg_pool1d`` on ``(N, C, L)`` / ``(C, L)``."""
+    return _avg_pool(input, 1, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(
+    input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
+):
+    """``F.avg_pool2d`` on ``(N, C, H, W)`` / ``(C, H, W)``: torch's divisors for ``count_include_pad``,
+    ``ceil_mode`` and ``divisor_override``."""
+    return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def _adaptive_matrix(size: int, out: int) -> np.ndarray:
+    """(out, size) 0/1 matrix of torch's adaptive windows ``[floor(i*L/o), ceil((i+1)*L/o))``."""
+    m = np.zeros((out, size), np.float64)
+    for i in range(out):
+        m[i, (i * size) // out : -((-(i + 1) * size) // out)] = 1.0
+    return m
+
+
+def _adaptive_avg(input, nd, output_size):
+    x = jnp.asarray(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        if nd == 2:
+            raise RuntimeError(f"adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got {list(x.shape)}")
+        raise RuntimeError(
+            f"Expected 2 to 3 dimensions, but got {x.ndim}-dimensional tensor for argument #1 'self' (while "
+            "checking arguments for adaptive_avg_pool1d)"
+        )
+    sizes = x.shape[-nd:]
+    outs = [sizes[i] if o is None else int(o) for i, o in enumerate(ntuple_none(output_size, nd))]
+    y = x
+    for i in range(nd):
+        m = _adaptive_matrix(sizes[i], outs[i])
+        axis = x.ndim - nd + i
+        y = jnp.moveaxis(
+            jnp.tensordot(y, jnp.asarray(m.T, x.dtype), axes=([axis], [0]), precision=lax.Precision.HIGHEST),
+            -1,
+            axis,
+        )
+        y = y / jnp.asarray(m.sum(1), x.dtype).reshape((-1,) + (1,) * (nd - 1 - i))
+    return y
+
+
+def ntuple_none(v: Any, n: int) -> tuple[Any, ...]:
+    if isinstance(v, Sequence):
+        return tuple(v)
+    return (v,) * n
+
+
+def adaptive_avg_pool1d(input: Any, output_size: Any) -> jax.Array:
+    """``F.adaptive_avg_pool1d``: torch's windows ``[floor(i L / o), ceil((i + 1) L / o))``."""
+    return _adaptive_avg(input, 1, output_size)
+
+
+def adaptive_avg_pool2d(input: Any, output_size: Any) -> jax.Array:
+    """``F.adaptive_avg_pool2d``: torch's windows per spatial dim; ``None`` in ``output_size`` keeps it."""
+    return _adaptive_avg(input, 2, output_size)
+
+
+# --------------------------------------------------------------------------------------------------------
+# pad
+
+_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> jax.Array:
+    """``F.pad``: ``pad`` lists (left, right) pairs from the last dimension backwards; modes
+    ``'constant'`` (negative pads crop), ``'reflect'``, ``'replicate'``, ``'circular'``."""
+    x = jnp.asarray(input)
+    if len(pad) % 2 != 0:
+        raise RuntimeError("Padding length must be divisible by 2")
+    n = len(pad) // 2
+    if n > x.ndim:
+        raise RuntimeError(
+            "Padding length should be less than or equal to two times the input dimension but "
+            f"got padding length {len(pad)} and input of dimension {x.ndim}"
+        )
+    widths = [(0, 0)] * (x.ndim - n) + [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in reversed(range(n))]
+    if mode == "constant":
+        return lax.pad(
+            x, jnp.asarray(0 if value is None else value, x.dtype), [(lo, hi, 0) for lo, hi in widths]
+        )
+    if mode not in _NP_MODES:
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if value is not None and value != 0:
+        raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+    if mode == "reflect":
+        for i in range(x.ndim - n, x.ndim):
+            lo, hi = widths[i]
+            if lo >= x.shape[i] or hi >= x.shape[i]:
+                raise RuntimeError(
+                    "Argument #4: Padding size should be less than the corresponding input dimension, "
+                    "but got: "
+                    f"padding ({lo}, {hi}) at dimension {i} of input {list(x.shape)}"
+                )
+    return jnp.pad(x, widths, mode=_NP_MODES[mode])

@@ -1,0 +1,327 @@
+"""A compat optimizer and a live torch optimizer driven side by side through random call sequences.
+
+For every optimizer of ``compat.optim`` a hypothesis ``RuleBasedStateMachine`` interleaves: ``step`` (with
+``None`` gradients for random parameters, gradients given as an aligned list or as a mapping matched by
+identity), ``zero_grad``, edits of ``param_groups`` options, ``add_param_group``, ``state_dict`` /
+``load_state_dict`` round trips in both directions, scheduler steps, new weights written into the model,
+and failing calls (bad gradients, corrupt state dicts, closures that do not use the parameters). After every
+rule the parameters equal torch's and the per-parameter state has torch's keys and values; after a failing
+call nothing changed. LBFGS runs through ``step(closure)`` (torch's zero-argument form reading the model),
+with no ``None`` gradients and one param group (torch's limits).
+
+Profiles are test_properties.py's: ``ci`` (default, derandomized, few examples) or ``long``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from test_properties import PROFILE
+
+import jaxopt_losses.compat as C
+from jaxopt_losses.compat import _refs
+
+# float32 parity: parameters within 1e-5 (abs + rel). State: 1e-5, except that compat passes betas as
+# traced float32 scalars (editing them never recompiles), so ``1 - beta2`` is rounded in float32 and
+# exp_avg_sq-like buffers sit up to 1.3e-5 relative from torch's (measured): 2e-5 relative for state.
+PARAM_TOL = dict(rtol=1e-5, atol=1e-5)
+STATE_TOL = dict(rtol=2e-5, atol=1e-5)
+
+# name: (constructor options, {option: values an edit may set}, shapes: group 0, then the added group)
+VEC = ((3,), (2, 2), (4,))
+MAT = ((2, 3), (3, 2), (2, 2))
+OPTIMIZERS = {
+    "SGD": (dict(lr=0.05, momentum=0.9, weight_decay=0.01), dict(lr=[0.02, 0.1], momentum=[0.5, 0.8]), VEC),
+    "Adam": (dict(lr=0.01, weight_decay=0.1), dict(lr=[0.02, 0.005], betas=[(0.8, 0.99)], eps=[1e-6]), VEC),
+    "AdamW": (dict(lr=0.01, amsgrad=True), dict(lr=[0.02], weight_decay=[0.05, 0.2]), VEC),
+    "RMSprop": (dict(lr=0.01, momentum=0.5, centered=True), dict(lr=[0.02], alpha=[0.9], eps=[1e-6]), VEC),
+    "Adagrad": (dict(lr=0.05, lr_decay=0.01), dict(lr=[0.02], lr_decay=[0.1], weight_decay=[0.1]), VEC),
+    "Adadelta": (dict(lr=0.5, weight_decay=0.01), dict(lr=[1.0], rho=[0.8], eps=[1e-5]), VEC),
+    "Adamax": (dict(lr=0.01), dict(lr=[0.02], betas=[(0.8, 0.99)], weight_decay=[0.1]), VEC),
+    "NAdam": (dict(lr=0.01), dict(lr=[0.02], momentum_decay=[0.01], weight_decay=[0.1]), VEC),
+    "RAdam": (dict(lr=0.01), dict(lr=[0.02], betas=[(0.8, 0.99)], weight_decay=[0.1]), VEC),
+    "ASGD": (dict(lr=0.01, t0=3.0, lambd=1e-3), dict(lr=[0.02], alpha=[0.5], weight_decay=[0.1]), VEC),
+    "Rprop": (dict(lr=0.01), dict(lr=[0.02], etas=[(0.3, 1.5)], step_sizes=[(1e-4, 1.0)]), VEC),
+    "Adafactor": (dict(lr=0.01), dict(lr=[0.02], beta2_decay=[-0.5], weight_decay=[0.1]), VEC),
+    "Muon": (dict(lr=0.01), dict(lr=[0.02], momentum=[0.9], weight_decay=[0.05]), MAT),
+    "SparseAdam": (dict(lr=0.01), dict(lr=[0.02], betas=[(0.8, 0.99)], eps=[1e-6]), VEC),
+    "LBFGS": (dict(lr=0.1, max_iter=2, history_size=3), dict(lr=[0.05, 0.2]), VEC[:2]),
+}
+CI_EXAMPLES, CI_STEPS = 2, 12
+
+
+class _Model(nnx.Module):
+    """The parameters, as a model holds them (gradients may come as a mapping over these attributes)."""
+
+    def __init__(self, values):
+        for i, v in enumerate(values):
+            setattr(self, f"p{i}", nnx.Param(jnp.asarray(v)))
+
+
+def _np(x):
+    return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _tensorize(sd):
+    def conv(v):
+        if isinstance(v, np.ndarray | np.generic):
+            return torch.tensor(np.asarray(v))
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        return v
+
+    return {
+        "state": {k: {kk: conv(vv) for kk, vv in d.items()} for k, d in sd["state"].items()},
+        "param_groups": [dict(g) for g in sd["param_groups"]],
+    }
+
+
+def _snapshot(opt, variables):
+    sd = opt.state_dict()
+    state = {k: {kk: _copy(vv) for kk, vv in d.items()} for k, d in sd["state"].items()}
+    groups = [dict(g) for g in sd["param_groups"]]
+    return [np.array(v[...]) for v in variables], state, groups
+
+
+def _copy(v):
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return np.array(v) if isinstance(v, np.ndarray | np.generic) else v
+
+
+def _assert_same(a, b):
+    pa, sa, ga = a
+    pb, sb, gb = b
+    for x, y in zip(pa, pb, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert sorted(sa) == sorted(sb)
+    for k in sa:
+        assert sorted(sa[k]) == sorted(sb[k])
+        for key in sa[k]:
+            _assert_equal_values(sa[k][key], sb[k][key])
+    assert ga == gb
+
+
+def _assert_equal_values(a, b):
+    if isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _assert_equal_values(x, y)
+    elif a is None or b is None:
+        assert a is None and b is None
+    else:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def make_machine(name: str) -> type[RuleBasedStateMachine]:
+    kwargs, edits, shapes = OPTIMIZERS[name]
+    is_lbfgs = name == "LBFGS"
+    sparse = name == "SparseAdam"
+    edit_items = [(k, v) for k, vals in edits.items() for v in vals]
+
+    class Machine(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            rng = np.random.default_rng(0)
+            self.values0 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+            self.model = _Model(self.values0)
+            _refs.register_module(self.model)
+            self.vars = [getattr(self.model, f"p{i}") for i in range(len(shapes))]
+            n0 = len(shapes) if is_lbfgs else 2  # parameters of group 0 (LBFGS: all of them, one group)
+            self.tparams = [torch.tensor(v, requires_grad=True) for v in self.values0]
+            self.opt = getattr(C.optim, name)(self.vars[:n0], **kwargs)
+            self.topt = getattr(torch.optim, name)(self.tparams[:n0], **kwargs)
+            self.n_active = n0
+            self._new_schedulers()
+
+        def _new_schedulers(self):
+            self.sched = C.optim.lr_scheduler.ExponentialLR(self.opt, gamma=0.9)
+            self.tsched = torch.optim.lr_scheduler.ExponentialLR(self.topt, gamma=0.9)
+            self.sched_groups = len(self.opt.param_groups)
+
+        # -- checks -----------------------------------------------------------------------------------
+
+        @invariant()
+        def same_as_torch(self):
+            for v, p in zip(self.vars, self.tparams, strict=True):
+                np.testing.assert_allclose(np.asarray(v[...]), _np(p), **PARAM_TOL)
+            ours, theirs = self.opt.state_dict(), self.topt.state_dict()
+            assert sorted(ours["state"]) == sorted(theirs["state"])
+            for k, d in theirs["state"].items():
+                assert sorted(ours["state"][k]) == sorted(d), (k, sorted(ours["state"][k]), sorted(d))
+                for key, v in d.items():
+                    if is_lbfgs and key not in ("d", "prev_flat_grad", "n_iter", "func_evals", "H_diag"):
+                        continue
+                    np.testing.assert_allclose(np.asarray(ours["state"][k][key]), _np(v), **STATE_TOL)
+            assert len(ours["param_groups"]) == len(theirs["param_groups"])
+            for g, tg in zip(ours["param_groups"], theirs["param_groups"], strict=True):
+                assert g["params"] == tg["params"]
+                # compat's schedulers compute the lr in float32 (torch: Python floats)
+                assert g["lr"] == pytest.approx(tg["lr"], rel=1e-6)
+                for key in edits:
+                    assert g[key] == pytest.approx(tg[key], rel=1e-6), key
+
+        def _unchanged_after(self, exc, fn, match=None):
+            before = _snapshot(self.opt, self.vars)
+            with pytest.raises(exc, match=match):
+                fn()
+            _assert_same(_snapshot(self.opt, self.vars), before)
+
+        # -- rules --------------------------------------------------------------------------------------
+
+        def _loss(self, seed, values, xp):
+            rng = np.random.default_rng(seed)
+            total = 0.0
+            for i, v in enumerate(values):
+                a = rng.standard_normal(shapes[i]).astype(np.float32)
+                b = rng.uniform(0.5, 1.5, shapes[i]).astype(np.float32)
+                a, b = (torch.tensor(a), torch.tensor(b)) if xp is torch else (jnp.asarray(a), jnp.asarray(b))
+                total = total + (a * v).sum() + (b * v * v).sum()
+            return total
+
+        @rule(seed=st.integers(0, 2**16), mask=st.integers(0, 7), as_mapping=st.booleans())
+        def step(self, seed, mask, as_mapping):
+            if is_lbfgs:
+
+                def tclosure():
+                    self.topt.zero_grad()
+                    loss = self._loss(seed, self.tparams, torch)
+                    loss.backward()
+                    return loss
+
+                tloss = self.topt.step(tclosure)
+                loss = self.opt.step(lambda: self._loss(seed, [v[...] for v in self.vars], jnp))
+                np.testing.assert_allclose(float(loss), tloss.item(), rtol=2e-5, atol=1e-5)
+                return
+            rng = np.random.default_rng(seed)
+            grads = []
+            for i in range(self.n_active):
+                g = rng.standard_normal(shapes[i]).astype(np.float32)
+                grads.append(None if mask >> i & 1 else g)
+            for p, g in zip(self.tparams[: self.n_active], grads, strict=True):
+                p.grad = None if g is None else (torch.tensor(g).to_sparse() if sparse else torch.tensor(g))
+            self.topt.step()
+            if as_mapping:  # like nnx.grad's State: parameters without gradients are absent
+                self.opt.step({f"p{i}": jnp.asarray(g) for i, g in enumerate(grads) if g is not None})
+            else:
+                self.opt.step([None if g is None else jnp.asarray(g) for g in grads])
+
+        @rule()
+        def zero_grad(self):
+            self.topt.zero_grad()
+            self.opt.zero_grad()
+
+        @rule(which=st.integers(0, 100), group=st.integers(0, 1))
+        def edit_option(self, which, group):
+            key, value = edit_items[which % len(edit_items)]
+            group %= len(self.opt.param_groups)
+            self.opt.param_groups[group][key] = value
+            self.topt.param_groups[group][key] = value
+
+        # torch's Adagrad makes state in __init__ only: its step fails for a group added later
+        @precondition(lambda self: name not in ("LBFGS", "Adagrad") and self.n_active < len(shapes))
+        @rule(lr=st.sampled_from([0.01, 0.03]))
+        def add_param_group(self, lr):
+            self.opt.add_param_group({"params": self.vars[self.n_active :], "lr": lr})
+            self.topt.add_param_group({"params": self.tparams[self.n_active :], "lr": lr})
+            self.n_active = len(shapes)
+
+        @precondition(lambda self: is_lbfgs)
+        @rule()
+        def add_param_group_refused(self):
+            # torch accepts the group and then ignores it in step; compat refuses it
+            extra = nnx.Param(jnp.ones(2))
+            self._unchanged_after(
+                ValueError,
+                lambda: self.opt.add_param_group({"params": [extra]}),
+                "LBFGS doesn't support per-parameter options",
+            )
+
+        @rule()
+        def torch_state_dict_into_ours(self):
+            self.opt.load_state_dict(self.topt.state_dict())
+
+        @rule()
+        def our_state_dict_into_torch(self):
+            self.topt.load_state_dict(_tensorize(self.opt.state_dict()))
+
+        @rule()
+        def scheduler_step(self):
+            if self.sched_groups != len(self.opt.param_groups):
+                self._new_schedulers()  # torch's and ours are built for the groups they were given
+            self.sched.step()
+            self.tsched.step()
+
+        @rule(which=st.integers(0, 2), seed=st.integers(0, 2**16))
+        def write_weights(self, which, seed):
+            which %= len(shapes)
+            new = np.random.default_rng(seed).standard_normal(shapes[which]).astype(np.float32)
+            self.vars[which][...] = jnp.asarray(new)  # e.g. a checkpoint loaded into the model
+            with torch.no_grad():
+                self.tparams[which].copy_(torch.tensor(new))
+
+        @rule(kind=st.integers(0, 3))
+        def failing_step(self, kind):
+            n = len(self.opt._bindings[0]) if is_lbfgs else self.n_active
+            if is_lbfgs or kind == 0:
+                self._unchanged_after(
+                    ValueError,
+                    lambda: self.opt.step(lambda: jnp.sum(jnp.ones(3))),
+                    "does not depend on the optimizer's parameters",
+                )
+            elif kind == 1:
+                bad = [jnp.ones(shapes[i]) for i in range(n)]
+                bad[-1] = jnp.ones((7,))
+                self._unchanged_after(ValueError, lambda: self.opt.step(bad), "shape")
+            elif kind == 2:
+                self._unchanged_after(ValueError, lambda: self.opt.step([jnp.ones(shapes[0])] * (n + 1)))
+            else:
+                self._unchanged_after(ValueError, lambda: self.opt.step({"nope": jnp.ones(3)}))
+
+        @rule(kind=st.integers(0, 2))
+        def failing_load(self, kind):
+            sd = self.opt.state_dict()
+            sd = {"state": {k: dict(d) for k, d in sd["state"].items()}, "param_groups": sd["param_groups"]}
+            sd["param_groups"] = [dict(g, lr=123.0) for g in sd["param_groups"]]  # would change if not atomic
+            if kind == 0:
+                sd["param_groups"] = sd["param_groups"] + [dict(sd["param_groups"][0])]
+            elif kind == 1:
+                sd["param_groups"][-1]["params"] = sd["param_groups"][-1]["params"][:-1]
+            else:
+                p0 = sd["param_groups"][0]["params"][0]
+                key = "d" if is_lbfgs else None
+                entry = sd["state"].setdefault(p0, {})
+                if key is None:
+                    arrays = [k for k, v in entry.items() if isinstance(v, np.ndarray) and v.ndim > 0]
+                    key = arrays[0] if arrays else None
+                if key is None:  # no array state yet: an entry without what torch would hold
+                    entry.clear()
+                    entry["bogus"] = np.zeros(1, np.float32)
+                else:
+                    entry[key] = np.zeros((9, 9), np.float32)
+            self._unchanged_after((ValueError, KeyError), lambda: self.opt.load_state_dict(sd))
+
+    Machine.__name__ = f"{name}Machine"
+    return Machine
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_compat_optimizer_beside_torch(name):
+    assert set(OPTIMIZERS) == {n for n in C.optim.__all__ if n not in ("Optimizer", "lr_scheduler")}
+    ci = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci"
+    extra = dict(max_examples=CI_EXAMPLES, stateful_step_count=CI_STEPS) if ci else {}
+    run_state_machine_as_test(make_machine(name), settings=settings(PROFILE, **extra))

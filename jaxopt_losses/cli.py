@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help=f"default {DEFAULT_EPOCHS}, {QUICK_EPOCHS} with --quick; resnet18: 2 (64 training images)",
     )
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, help="default: 32; sunspots: 8 (234 training windows)")
     p.add_argument(
         "--lr", type=_non_negative_float, help="learning rate for every optimizer (default: per optimizer)"
     )
@@ -267,7 +267,8 @@ def _configs(parser: argparse.ArgumentParser, args: argparse.Namespace):
     explicit = _names(parser, args.datasets, list(DATASETS), "datasets")
     losses = _names(parser, args.losses, list(LOSSES), "losses")
     optimizers = _names(parser, args.optimizers, list(OPTIMIZERS), "optimizers")
-    plan: list[tuple[str, str, list[str], list[str], int]] = []  # model, dataset, losses, optimizers, epochs
+    plan: list[tuple[str, str, list[str], list[str], int, int]] = []  # model, dataset, losses, optimizers,
+    # epochs, batch size
     skipped: list[str] = []
     for model in model_names:
         builtin = MODELS.get(model)
@@ -299,15 +300,16 @@ def _configs(parser: argparse.ArgumentParser, args: argparse.Namespace):
             n_train = spec.n_train()
             if builtin is not None and builtin.max_train is not None:
                 n_train = min(n_train, builtin.max_train)
-            if args.batch_size > n_train:
+            batch_size = args.batch_size or spec.batch_size
+            if batch_size > n_train:
                 parser.error(
-                    f"--batch-size {args.batch_size} exceeds the {n_train} training samples of {name}"
+                    f"--batch-size {batch_size} exceeds the {n_train} training samples of {name}"
                     + (f" for {model}" if n_train < spec.n_train() else "")
                 )
             epochs = args.epochs or (builtin.epochs if builtin and builtin.epochs else None)
             epochs = epochs or (QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS)
             opts = optimizers or list(builtin.optimizers if builtin is not None else DEFAULT_OPTIMIZERS)
-            plan.append((model, name, chosen, opts, epochs))
+            plan.append((model, name, chosen, opts, epochs, batch_size))
     if not plan:
         parser.error("nothing to run: " + "; ".join(skipped))
     configs = [
@@ -317,7 +319,7 @@ def _configs(parser: argparse.ArgumentParser, args: argparse.Namespace):
             optimizer=o,
             lr=args.lr if args.lr is not None else OPTIMIZERS[o].lr,
             epochs=epochs,
-            batch_size=args.batch_size,
+            batch_size=batch_size,
             seed=args.seed,
             model=model,
             task=specs[d].task,
@@ -329,7 +331,7 @@ def _configs(parser: argparse.ArgumentParser, args: argparse.Namespace):
             t_max=args.t_max,
             eta_min=args.eta_min,
         )
-        for model, d, ls, opts, epochs in plan
+        for model, d, ls, opts, epochs, batch_size in plan
         for l in ls
         for o in opts
     ]

@@ -116,7 +116,7 @@ def dataset_figure(records: list[RunRecord], title: str):
     return fig
 
 
-def png_bytes(fig, dpi: int = 80) -> bytes:
+def png_bytes(fig, dpi: int = 72) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

@@ -26,6 +26,7 @@ class DatasetSpec:
     description: str = ""
     # per-sample shapes of the views models take: "flat" (MLP), "image" (C, H, W), "sequence" (T, F)
     views: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    batch_size: int = 32  # the default minibatch size
 
     def n_train(self, test_fraction: float = TEST_FRACTION) -> int:
         return self.n_samples - int(round(test_fraction * self.n_samples))
@@ -123,6 +124,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 "before it; chronological split, standardised"
             ),
             views=(("flat", (SUNSPOTS_WINDOW,)), ("sequence", (SUNSPOTS_WINDOW, 1))),
+            batch_size=8,  # 234 training windows: 29 steps per epoch
         ),
     )
 }

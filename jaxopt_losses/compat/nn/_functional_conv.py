@@ -262,9 +262,7 @@ def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_
     k, s, p, _, out, pads = _pool_geometry(
         x, nd, kernel_size, stride, padding, 1, ceil_mode, "avg", "kernel size"
     )
-    y = lax.reduce_window(
-        x, 0.0, lax.add, (1, 1) + k, (1, 1) + s, [(0, 0), (0, 0), *pads]
-    )
+    y = lax.reduce_window(x, 0.0, lax.add, (1, 1) + k, (1, 1) + s, [(0, 0), (0, 0), *pads])
     if divisor_override:
         y = y / divisor_override
     else:

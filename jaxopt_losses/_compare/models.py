@@ -376,7 +376,3 @@ def view_of(model: str) -> str | None:
         return MODELS[model].view
     factory = user_factories(model)
     return getattr(factory[0] if isinstance(factory, tuple) else factory, "view", None)
-
-
-def parameter_count_label(n: int) -> str:
-    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e4 else str(n)

@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--losses",
         help=f"comma-separated, or 'all'; each dataset uses those that fit its task [{','.join(LOSSES)}] "
-        "(default: digits cross_entropy, breast_cancer bce_with_logits,bce, diabetes mse,huber)",
+        "(default: digits cross_entropy, breast_cancer bce_with_logits,bce, diabetes mse,huber, "
+        "sunspots mse; --data: cross_entropy or mse)",
     )
     p.add_argument(
         "--optimizers",

@@ -3,9 +3,11 @@ and a linear head on the last time step) trained with SGD + momentum and MSELoss
 sunspot number from the ten before.
 
 ``examples/article_rnn_torch.py`` is the PyTorch original; this file is the same script with the imports
-changed and ``loss.backward(); optimizer.step()`` replaced by ``loss, grads = grad_fn(model)`` and
-``optimizer.step(grads)`` (``tests/test_article_rnn.py`` counts the changed lines). A torch ``state_dict``
-loads into this model (``model.load_state_dict(torch_model.state_dict())``) and ours into torch's.
+changed, ``torch.from_numpy`` replaced by ``jnp.asarray``, and ``loss = criterion(...); loss.backward();
+optimizer.step()`` replaced by ``loss, grads = grad_fn(model, xb, yb); optimizer.step(grads)`` with
+``grad_fn = nnx.jit(nnx.value_and_grad(...))`` (``tests/test_article_rnn.py`` counts the changed lines: 6 of
+the original's lines become 8). A torch ``state_dict`` loads into this model
+(``model.load_state_dict(torch_model.state_dict())``) and ours into torch's.
 The data: the yearly sunspot numbers 1700-2008 shipped with statsmodels (``statsmodels.datasets.sunspots``).
 """
 

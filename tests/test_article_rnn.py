@@ -117,11 +117,13 @@ def _run(recurrent, dtype):
     per_epoch = len(x) // BATCH  # the same batches, epoch after epoch: it trains
     assert np.mean(ref_losses[-per_epoch:]) < np.mean(ref_losses[:per_epoch])
 
-    # ours -> torch: the torch model continues from our weights and computes our predictions
+    # ours -> torch: a fresh torch model takes our trained weights and predicts what torch's trained one does
     back = _torch_model(recurrent, dtype)
     back.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in ours.state_dict().items()})
-    ref = back(torch.from_numpy(x)).detach().numpy()
-    np.testing.assert_allclose(np.asarray(ours(jnp.asarray(x))), ref, rtol=TOL[dtype], atol=TOL[dtype])
+    xt = torch.from_numpy(x)
+    np.testing.assert_allclose(
+        back(xt).detach().numpy(), torch_model(xt).detach().numpy(), rtol=TOL[dtype], atol=TOL[dtype]
+    )
     print(f"{recurrent} {np.dtype(dtype).name}: loss rel err {loss_err:.2g}, parameter err {param_err:.2g}")
 
 

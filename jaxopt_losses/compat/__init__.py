@@ -32,7 +32,7 @@ Importing this package never imports torch.
 import importlib
 
 _SUBMODULES = ("optim", "nn")
-__all__ = [*_SUBMODULES, "manual_seed"]
+__all__ = [*_SUBMODULES, "flatten", "manual_seed"]
 
 
 def manual_seed(seed: int) -> None:
@@ -41,6 +41,14 @@ def manual_seed(seed: int) -> None:
     from jaxopt_losses.compat.nn._init import manual_seed as _seed
 
     _seed(seed)
+
+
+def flatten(input, start_dim: int = 0, end_dim: int = -1):
+    """``torch.flatten(input, start_dim=0, end_dim=-1)`` on a JAX array (as torchvision's ``forward``
+    writes ``torch.flatten(x, 1)``)."""
+    from jaxopt_losses.compat.nn._functional_basic import flatten as _flatten
+
+    return _flatten(input, start_dim, end_dim)
 
 
 def __getattr__(name):

@@ -94,6 +94,8 @@ def resolve(variables: Sequence[Any], grad_paths: Sequence[Path]) -> list[Path |
         placements fit and disagree.
     """
     gset = set(grad_paths)
+    if not gset:  # no gradient at all: every parameter is skipped (torch: every .grad is None)
+        return [None] * len(variables)
     want = [id(v) for v in variables]
     found: dict[tuple, str] = {}
     for root in live_modules():

@@ -70,6 +70,7 @@ __all__ = [
 _LAZY = {
     "LinearCrossEntropyLoss": "._linear_cross_entropy",
     "functional": ".functional",
+    "init": ".init",
     **dict.fromkeys(
         ("Module", "Sequential", "ModuleList", "ModuleDict", "Parameter", "FrozenParameter", "Buffer"),
         "._module",
@@ -103,6 +104,7 @@ __all__ += sorted(n for n in _LAZY if n != "LinearCrossEntropyLoss")
 
 if typing.TYPE_CHECKING:  # the lazy names, visible to type checkers and editors
     from jaxopt_losses.compat.nn import functional as functional
+    from jaxopt_losses.compat.nn import init as init
     from jaxopt_losses.compat.nn._activation import GELU as GELU
     from jaxopt_losses.compat.nn._activation import Dropout as Dropout
     from jaxopt_losses.compat.nn._activation import LeakyReLU as LeakyReLU
@@ -154,6 +156,6 @@ def __getattr__(name):
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     mod = importlib.import_module(module, __name__)
-    value = mod if name == "functional" else getattr(mod, name)
+    value = mod if name in ("functional", "init") else getattr(mod, name)
     globals()[name] = value
     return value

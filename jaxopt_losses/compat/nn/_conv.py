@@ -53,15 +53,16 @@ class _ConvNd(Module):
         )
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"Invalid padding string '{padding}', should be one of {{'same', 'valid'}}")
+                raise ValueError(
+                    f"Invalid padding string {padding!r}, should be one of {set(F.PADDING_STRINGS)}"
+                )
             if padding == "same" and any(s != 1 for s in stride):
                 raise ValueError("padding='same' is not supported for strided convolutions")
         else:
             padding = F.ntuple(padding, nd)
         if padding_mode not in _PADDING_MODES:
             raise ValueError(
-                "padding_mode must be one of {'reflect', 'zeros', 'replicate', 'circular'}, but got "
-                f"padding_mode='{padding_mode}'"
+                f"padding_mode must be one of {set(_PADDING_MODES)}, but got padding_mode='{padding_mode}'"
             )
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups

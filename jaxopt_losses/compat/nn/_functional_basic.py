@@ -104,6 +104,17 @@ def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype:
     return jax.nn.log_softmax(x, axis=d) if x.ndim else jnp.zeros_like(x)
 
 
+def flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> jax.Array:
+    """``torch.flatten``: merge dims ``start_dim..end_dim`` (C order, so NCHW features keep torch's order)."""
+    x = jnp.asarray(input)
+    if x.ndim == 0:
+        return x.reshape(1)
+    s, e = check_dim(start_dim, x.ndim), check_dim(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    return x.reshape(x.shape[:s] + (math.prod(x.shape[s : e + 1]),) + x.shape[e + 1 :])
+
+
 # --------------------------------------------------------------------------------------------------------
 # linear maps
 
@@ -139,7 +150,8 @@ def bilinear(input1: Any, input2: Any, weight: Any, bias: Any = None) -> jax.Arr
     for i in range(x1.ndim - 1):
         if x1.shape[i] != x2.shape[i]:
             raise RuntimeError(
-                f"bilinear(): input batch dimensions do not match: got {x1.shape[i]} and {x2.shape[i]}"
+                f"bilinear(): input batch dimensions do not match at dim {i}: "
+                f"got {x1.shape[i]} and {x2.shape[i]}"
             )
     y = jnp.einsum("...i,kij,...j->...k", x1, w, x2)
     return y if bias is None else y + jnp.asarray(bias)

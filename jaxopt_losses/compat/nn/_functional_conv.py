@@ -16,6 +16,7 @@ import numpy as np
 from jax import lax
 
 _SPATIAL = {1: "H", 2: "HW"}
+PADDING_STRINGS = ("same", "valid")  # formatted as a set in messages, as torch's
 
 
 def ntuple(v: Any, n: int) -> tuple[int, ...]:
@@ -70,7 +71,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd):
                 raise ValueError("padding='same' is not supported for strided convolutions")
             pads = same_padding(tuple(w.shape[2:]), dilation)
         else:
-            raise ValueError(f"Invalid padding string '{padding}', should be one of {{'same', 'valid'}}")
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of {set(PADDING_STRINGS)}")
     else:
         pads = [(p, p) for p in ntuple(padding, nd)]
     padded = [x.shape[2 + i] + sum(pads[i]) for i in range(nd)]

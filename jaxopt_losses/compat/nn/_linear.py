@@ -129,13 +129,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, input: Any) -> jax.Array:
-        x = jnp.asarray(input)
-        if x.ndim == 0:
-            return x.reshape(1)
-        s, e = F.check_dim(self.start_dim, x.ndim), F.check_dim(self.end_dim, x.ndim)
-        if s > e:
-            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        return x.reshape(x.shape[:s] + (math.prod(x.shape[s : e + 1]),) + x.shape[e + 1 :])
+        return F.flatten(input, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -434,7 +434,7 @@ class Module(nnx.Module):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         own = dict(self._state_items())
         missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
+        unexpected = self._unexpected_keys(list(state_dict), own)
         errors, writes = [], []
         for key, var in own.items():
             if key not in state_dict:
@@ -468,6 +468,26 @@ class Module(nnx.Module):
         for var, arr in writes:
             var.set_value(arr)
         return _IncompatibleKeys(missing, unexpected)
+
+    def _unexpected_keys(self, keys: list[str], own: Mapping[str, Any], prefix: str = "") -> list[str]:
+        """torch's order: this module's unexpected keys (those whose first component after ``prefix`` is
+        neither a child nor a local entry), then each child's, recursively."""
+        local = {k[len(prefix) :] for k in own if k.startswith(prefix) and "." not in k[len(prefix) :]}
+        children = [(n, m) for n, m in self._items("_module_names") if m is not None]
+        out = [
+            k
+            for k in keys
+            if k.startswith(prefix)
+            and k[len(prefix) :].split(".", 1)[0] not in local
+            and k[len(prefix) :].split(".", 1)[0] not in self._module_names
+        ]
+        for name, m in children:
+            sub = [k for k in keys if k.startswith(prefix + name + ".")]
+            if isinstance(m, Module):
+                out += m._unexpected_keys(sub, own, prefix + name + ".")
+            else:
+                out += [k for k in sub if k not in own]
+        return out
 
     # ----------------------------------------------------------------------------------------------------
     # modes and dtypes
@@ -663,6 +683,22 @@ class ModuleList(Module):
         for m in modules:
             self.append(m)
         return self
+
+    def __repr__(self) -> str:
+        """torch's: runs of identical children are shown once, as ``(0-1): 2 x Block(...)``."""
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return self._get_name() + "()"
+        runs: list[list[Any]] = []
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [
+            _addindent(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}", 2) for a, b, r in runs
+        ]
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):

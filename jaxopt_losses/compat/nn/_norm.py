@@ -29,6 +29,8 @@ class _BatchNorm(Module):
         track_running_stats: bool = True,
         device: Any = None,
         dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
@@ -36,7 +38,10 @@ class _BatchNorm(Module):
         dtype = float_dtype(dtype)
         if affine:
             self.weight = Parameter(jnp.ones((num_features,), dtype))
-            self.bias = Parameter(jnp.zeros((num_features,), dtype))
+            if bias:
+                self.bias = Parameter(jnp.zeros((num_features,), dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -87,13 +92,13 @@ class _BatchNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 
 class BatchNorm1d(_BatchNorm):
     """``torch.nn.BatchNorm1d(num_features, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True,
-    device=None, dtype=None)`` on ``(N, C)`` or ``(N, C, L)``.
+    device=None, dtype=None, *, bias=True)`` on ``(N, C)`` or ``(N, C, L)``.
 
     Training: batch mean and biased variance normalise; ``running_mean`` / ``running_var`` move by
     ``momentum`` towards the batch mean and *unbiased* variance, ``num_batches_tracked`` counts the calls
@@ -113,8 +118,8 @@ class BatchNorm1d(_BatchNorm):
 
 class BatchNorm2d(_BatchNorm):
     """``torch.nn.BatchNorm2d(num_features, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True,
-    device=None, dtype=None)`` on ``(N, C, H, W)``: statistics over ``N, H, W`` per channel, otherwise as
-    :class:`BatchNorm1d`.
+    device=None, dtype=None, *, bias=True)`` on ``(N, C, H, W)``: statistics over ``N, H, W`` per channel,
+    otherwise as :class:`BatchNorm1d`.
 
     Parity with torch.nn.BatchNorm2d: as :class:`BatchNorm1d`.
     """
@@ -159,11 +164,15 @@ class LayerNorm(Module):
         return F.layer_norm(input, self.normalized_shape, value(self.weight), value(self.bias), self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class GroupNorm(Module):
-    """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-05, affine=True, device=None, dtype=None)``.
+    """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-05, affine=True, device=None, dtype=None, *,
+    bias=True)``.
 
     Parity with torch.nn.GroupNorm: names, outputs, gradients, constructor and input errors.
     """
@@ -176,6 +185,8 @@ class GroupNorm(Module):
         affine: bool = True,
         device: Any = None,
         dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if num_channels % num_groups != 0:
@@ -184,7 +195,10 @@ class GroupNorm(Module):
         dtype = float_dtype(dtype)
         if affine:
             self.weight = Parameter(jnp.ones((num_channels,), dtype))
-            self.bias = Parameter(jnp.zeros((num_channels,), dtype))
+            if bias:
+                self.bias = Parameter(jnp.zeros((num_channels,), dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -193,4 +207,7 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, value(self.weight), value(self.bias), self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )

@@ -50,6 +50,22 @@ def _init_parameters(
         setattr(module, name, Parameter(value))
 
 
+def _reset_parameters(self: Module, rngs: Any = None) -> None:
+    """torch's ``reset_parameters``: redraw every parameter from ``U(-1/sqrt(hidden_size),
+    1/sqrt(hidden_size))`` (key: ``rngs``, else the global key of ``compat.manual_seed``)."""
+    variables = list(self.parameters())
+    shapes = [tuple(v.get_value().shape) for v in variables]
+    values = _uniform_parameters(shapes, self.hidden_size, next_key(rngs), variables[0].get_value().dtype)
+    for v, value in zip(variables, values, strict=True):
+        v.set_value(value)
+
+
+def _batched_shape(x: jax.Array, is_batched: bool, batch_dim: int) -> jax.ShapeDtypeStruct:
+    """The shape torch checks: ``x.unsqueeze(batch_dim)`` for unbatched input (no array op)."""
+    shape = x.shape if is_batched else (*x.shape[:batch_dim], 1, *x.shape[batch_dim:])
+    return jax.ShapeDtypeStruct(shape, x.dtype)
+
+
 class RNNBase(Module):
     """Base of :class:`RNN`, :class:`LSTM`, :class:`GRU` (``torch.nn.RNNBase``): argument checks, the
     parameters, ``all_weights``; ``forward`` is in the subclasses."""
@@ -137,9 +153,7 @@ class RNNBase(Module):
         self._flat_weights_names = tuple(n for n, _ in shapes)
         self._all_weights = tuple(all_weights)
         _init_parameters(self, shapes, hidden_size, rngs, float_dtype(dtype))
-        if (
-            self.dropout > 0 and num_layers > 1
-        ):  # the key stream of the dropout between layers, as nn.Dropout's
+        if self.dropout > 0 and num_layers > 1:  # the dropout's key stream, held as nn.Dropout holds it
             self.rngs = rngs if isinstance(rngs, nnx.Rngs) else nnx.Rngs(dropout=next_key(rngs, "dropout"))
 
     @property
@@ -154,13 +168,7 @@ class RNNBase(Module):
     def flatten_parameters(self) -> None:
         """A no-op, as torch's on CPU."""
 
-    def reset_parameters(self, rngs: Any = None) -> None:
-        """Redraw every parameter from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``."""
-        variables = [getattr(self, n) for n in self._flat_weights_names]
-        shapes = [tuple(v.get_value().shape) for v in variables]
-        values = _uniform_parameters(shapes, self.hidden_size, next_key(rngs), variables[0].get_value().dtype)
-        for v, value in zip(variables, values, strict=True):
-            v.set_value(value)
+    reset_parameters = _reset_parameters
 
     # ---- torch's input checks ------------------------------------------------------------------------
 
@@ -229,11 +237,11 @@ class RNNBase(Module):
                 )
             if is_batched and hx.ndim != 3:
                 raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got {hx.ndim}-D tensor")
-        batched = input if is_batched else jnp.expand_dims(input, batch_dim)
+        batched = _batched_shape(input, is_batched, batch_dim)
         self.check_input(batched)
         expected = self.get_expected_hidden_size(batched)
         if hx is not None:
-            self.check_hidden_size(hx if is_batched else hx[:, None], expected)
+            self.check_hidden_size(_batched_shape(hx, is_batched, 1), expected)
         return self._run(input, hx)
 
     def extra_repr(self) -> str:
@@ -371,10 +379,10 @@ class LSTM(RNNBase):
                     "tensors"
                 )
             hx = (h0, c0)
-        batched = input if is_batched else jnp.expand_dims(input, batch_dim)
+        batched = _batched_shape(input, is_batched, batch_dim)
         self.check_input(batched)
         if hx is not None:
-            h0b, c0b = hx if is_batched else (hx[0][:, None], hx[1][:, None])
+            h0b, c0b = (_batched_shape(h, is_batched, 1) for h in hx)
             self.check_hidden_size(
                 h0b, self.get_expected_hidden_size(batched), "Expected hidden[0] size {}, got {}"
             )
@@ -417,6 +425,8 @@ class RNNCellBase(Module):
         if not bias:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+
+    reset_parameters = _reset_parameters
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

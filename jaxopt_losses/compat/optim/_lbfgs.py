@@ -127,8 +127,9 @@ class LBFGS(Optimizer):
             "H_diag": cast(st.H_diag),
             "prev_flat_grad": cast(st.prev_flat_grad),
             "prev_loss": float(st.prev_loss),
-            "al": [None] * hist,
         }
+        if int(st.n_iter) >= 2:  # torch allocates 'al' at its second iteration (a scratch buffer)
+            out[0]["al"] = [None] * hist
         return out
 
     def _states_from_torch(

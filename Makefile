@@ -21,8 +21,9 @@ $(VENV)/.stamp-compare: pyproject.toml
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
+# The main job on today's MLP runs, a CNN, and the article's two examples (LSTM, ResNet-18); --html report.
 demo: $(VENV)/.stamp-compare
-	$(VENV)/bin/jaxopt-losses compare
+	$(VENV)/bin/jaxopt-losses compare --model mlp,cnn,lstm,resnet18 --html
 
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check jaxopt_losses tests examples benchmarks docs

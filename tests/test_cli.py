@@ -1,5 +1,6 @@
 """`jaxopt-losses compare` end to end: the --quick run against live torch, argument errors, and the paths
-without torch / rich / matplotlib."""
+without torch / rich / matplotlib. (Models, user data, output folder, interrupts and figures:
+tests/test_compare_*.py.)"""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import pytest
 
 from jaxopt_losses import cli
 from jaxopt_losses._compare import data as data_mod
-from jaxopt_losses._compare import jax_runner, report, torch_runner
+from jaxopt_losses._compare import jax_runner, models, plots, report, torch_runner
 from jaxopt_losses._compare.config import RunConfig
-from jaxopt_losses._compare.registry import DATASETS, DEFAULT_OPTIMIZERS, OPTIMIZERS
+from jaxopt_losses._compare.registry import DATASETS, DEFAULT_OPTIMIZERS, MODELS, OPTIMIZERS
 
 PARAM_TOL = 1e-5
 LOSS_TOL = 2e-5
@@ -57,7 +58,7 @@ def test_quick_succeeds_and_prints_the_table(quick):
     rc, text, _, results = quick
     assert rc == 0
     for column in (
-        "train loss",
+        "run",
         "test loss",
         "test acc / R²",
         "JAX steps/s",
@@ -67,12 +68,13 @@ def test_quick_succeeds_and_prints_the_table(quick):
         assert column in text
     for run in results["runs"]:
         c = run["config"]
-        assert any(
-            c["dataset"] in line and c["loss"] in line and f" {c['optimizer']} " in line
-            for line in text.splitlines()
-        ), run["name"]
-        # the table shows the JSON's figures
-        assert f"{run['jax']['final_test_loss']:.4f}" in text
+        assert run["name"] == f"mlp/{c['dataset']}/{c['loss']}/{c['optimizer']}"
+        row = next(line for line in text.splitlines() if f" {run['name']} " in line)
+        # the table shows the JSON's figures, on the run's row
+        assert f"{run['jax']['final_test_loss']:.4f}" in row
+        assert f"{run['jax']['steps_per_second']:,.0f}" in row
+        assert f"{run['deviation']['max_param_abs']:.1e}" in row
+    assert results["timing"] in " ".join(text.split())
     for line in results["best"]:
         assert line in text
 
@@ -80,10 +82,15 @@ def test_quick_succeeds_and_prints_the_table(quick):
 def test_quick_runs_every_dataset_with_the_article_optimizers(quick):
     _, _, _, results = quick
     names = {r["name"] for r in results["runs"]}
-    expected = {f"{d}/{DATASETS[d].default_losses[0]}/{o}" for d in DATASETS for o in DEFAULT_OPTIMIZERS}
+    expected = {
+        f"mlp/{d}/{DATASETS[d].default_losses[0]}/{o}"
+        for d in MODELS["mlp"].datasets
+        for o in DEFAULT_OPTIMIZERS
+    }
     assert names == expected
     assert results["settings"]["quick"] is True
-    assert results["settings"]["epochs"] == cli.QUICK_EPOCHS
+    assert results["settings"]["epochs"] == {"mlp": cli.QUICK_EPOCHS}
+    assert results["interrupted"] is False
     assert results["environment"]["torch"] is not None
 
 
@@ -102,23 +109,35 @@ def test_quick_json_is_complete(quick):
             assert r["final_train_loss"] == curves["train_loss"][-1]
             assert r["final_test_metric"] == curves["test_metric"][-1]
             assert r["steps_per_second"] > 0
+            # one definition of speed: the table's steps/s is the JSON's steps / train_seconds
+            assert r["steps_per_second"] == pytest.approx(r["steps"] / r["train_seconds"], rel=1e-12)
+            assert r["train_seconds"] == pytest.approx(sum(r["epoch_seconds"]), rel=1e-12)
+            assert r["epochs_run"] == len(r["epoch_seconds"]) == c["epochs"]
             assert 0.0 <= r["final_test_metric"] <= 1.0
         # training made progress (a broken optimizer or loss would not)
         assert run["jax"]["curves"]["train_loss"][-1] < run["jax"]["curves"]["train_loss"][0]
-        assert set(run["deviation"]) == {
+        dev = run["deviation"]
+        assert set(dev) == {
             "max_param_abs",
             "max_param_rel",
             "max_loss_abs",
             "max_loss_rel",
             "max_metric_abs",
+            "param_points",
+            "param_curve",
+            "loss_curve",
         }
+        # per step: the parameters after every step, the minibatch loss of every step
+        assert dev["param_points"] == "step"
+        assert len(dev["param_curve"]) == len(dev["loss_curve"]) == c["epochs"] * spe
+        assert max(dev["param_curve"]) == dev["max_param_abs"]
 
 
 @pytest.mark.parametrize("optimizer", DEFAULT_OPTIMIZERS)
 def test_quick_matches_torch(quick, optimizer):
     _, _, _, results = quick
     runs = [r for r in results["runs"] if r["config"]["optimizer"] == optimizer]
-    assert len(runs) == len(DATASETS)
+    assert len(runs) == len(MODELS["mlp"].datasets)
     for run in runs:
         dev = run["deviation"]
         assert dev["max_param_abs"] <= PARAM_TOL, run["name"]
@@ -131,15 +150,19 @@ def test_quick_matches_torch(quick, optimizer):
         )
 
 
-def test_quick_png_is_a_real_image(quick):
+def test_quick_writes_one_real_image_per_dataset(quick):
     _, _, out_dir, _ = quick
-    png = out_dir / "loss_curves.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.image
 
-    image = matplotlib.image.imread(png)
-    assert image.shape[0] > 300 and image.shape[1] > 3 * 300  # one column per dataset
-    assert image.std() > 0.05  # not blank
+    for dataset in MODELS["mlp"].datasets:
+        png = out_dir / plots.file_name(dataset)
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = matplotlib.image.imread(png)
+        assert image.shape[0] > 300 and image.shape[1] > 4 * 250  # one column per optimizer
+        assert image.std() > 0.05  # not blank
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        ["results.json", *(plots.file_name(d) for d in MODELS["mlp"].datasets)]
+    )
 
 
 # ------------------------------------------------------------------------ options: schedulers, clip, wd
@@ -178,16 +201,18 @@ def test_options_match_torch(tmp_path, extra):
 def test_the_deviation_check_can_fail():
     """A 10% learning-rate difference between the frameworks shows up far above the tolerance."""
     d = data_mod.load("diabetes")
-    params0 = data_mod.init_mlp((d.n_features, *d.spec.hidden, d.n_outputs), seed=1)
+    pair = models.mlp_pair(d, seed=0, use_torch=True)
     order = data_mod.batch_order(len(d.x_train), 32, 2, seed=2)
     cfg = RunConfig("diabetes", "mse", "sgd", lr=0.05, epochs=2, batch_size=32)
-    ours = jax_runner.run(cfg, d, params0, order)
+    ours = jax_runner.run(cfg, d, pair.jax, order)
     theirs = torch_runner.run(
-        RunConfig("diabetes", "mse", "sgd", lr=0.055, epochs=2, batch_size=32), d, params0, order
+        RunConfig("diabetes", "mse", "sgd", lr=0.055, epochs=2, batch_size=32), d, pair.torch_module(), order
     )
     dev = report.deviation(ours, theirs)
     assert dev.max_param_abs > 100 * PARAM_TOL
-    assert report.deviation(ours, torch_runner.run(cfg, d, params0, order)).max_param_abs <= PARAM_TOL
+    assert min(dev.param_curve) > 0  # it shows from the first step on
+    same = report.deviation(ours, torch_runner.run(cfg, d, pair.torch_module(), order))
+    assert same.max_param_abs <= PARAM_TOL
 
 
 def test_deviation_of_diverged_runs():
@@ -199,9 +224,10 @@ def test_deviation_of_diverged_runs():
 def test_fail_above_exit_status_and_datasets_without_a_fitting_loss(tmp_path):
     argv = ["compare", "--losses", "mse", "--optimizers", "sgd", "--epochs", "2"]
     rc, text = run_cli(argv + ["--out", str(tmp_path), "--fail-above", "1e-30"])
-    assert "skipping digits, breast_cancer: none of the chosen losses fits" in text
+    assert "skipping mlp on digits (none of the chosen losses fits: it takes cross_entropy)" in text
+    assert "mlp on breast_cancer (none of the chosen losses fits" in text
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
-    assert [r["name"] for r in runs] == ["diabetes/mse/sgd"]
+    assert [r["name"] for r in runs] == ["mlp/diabetes/mse/sgd"]
     worst = runs[0]["deviation"]["max_param_abs"]
     assert rc == (1 if worst > 1e-30 else 0)
 
@@ -216,6 +242,10 @@ def test_datasets_are_standardised_float32_and_deterministic(name):
     np.testing.assert_array_equal(a.x_train, b.x_train)
     assert len(a.x_train) == DATASETS[name].n_train()
     assert len(a.x_train) + len(a.x_test) == DATASETS[name].n_samples
+    if DATASETS[name].loader.startswith("statsmodels"):  # a time series: one scale, chronological split
+        assert abs(float(a.x_train.mean())) < 0.05 and abs(float(a.y_train.std()) - 1) < 0.05
+        np.testing.assert_array_equal(a.x_test[1:, :-1], a.x_test[:-1, 1:])  # consecutive windows
+        return
     np.testing.assert_allclose(a.x_train.mean(0), 0.0, atol=1e-5)
     assert not np.array_equal(a.x_test, data_mod.load(name, seed=1).x_test)
 
@@ -230,7 +260,7 @@ def test_batch_order_shuffles_every_epoch_and_drops_the_partial_batch():
 
 
 def test_init_is_torch_linear_style():
-    params = data_mod.init_mlp((64, 32, 10), seed=0)
+    params = models.init_mlp((64, 32, 10), seed=0)
     assert [p.shape for p in params] == [(32, 64), (32,), (10, 32), (10,)]
     assert all(p.dtype == np.float32 for p in params)
     assert np.abs(params[0]).max() <= 1 / 8 and np.abs(params[2]).max() <= 1 / np.sqrt(32)
@@ -249,7 +279,10 @@ def test_init_is_torch_linear_style():
             ["compare", "--datasets", "mnist"],
             "unknown dataset 'mnist'; valid datasets: digits, breast",
         ),
-        (["compare", "--datasets", "digits", "--losses", "mse"], "digits takes cross_entropy"),
+        (
+            ["compare", "--datasets", "digits", "--losses", "mse"],
+            "nothing to run: mlp on digits (none of the chosen losses fits: it takes cross_entropy)",
+        ),
         (["compare", "--optimizers", ","], "--optimizers needs at least one name"),
         (["compare", "--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
         (["compare", "--batch-size", "x"], "argument --batch-size: invalid int value: 'x'"),
@@ -310,7 +343,7 @@ def test_no_torch_flag_runs_jax_alone(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert [r["config"]["loss"] for r in results["runs"]] == ["bce_with_logits", "bce"]
     assert all(r["torch"] is None and r["deviation"] is None for r in results["runs"])
-    assert (tmp_path / "loss_curves.png").exists()
+    assert (tmp_path / "loss_curves_breast_cancer.png").exists()
 
 
 def test_without_torch_rich_and_matplotlib(tmp_path):
@@ -340,8 +373,9 @@ def test_without_torch_rich_and_matplotlib(tmp_path):
     assert "PyTorch is not installed" in out and "pip install 'jaxopt-losses[compare]'" in out
     assert "matplotlib is not installed" in out
     assert "JAX steps/s" in out and "torch steps/s" not in out
-    assert "diabetes  mse   sgd" in out  # the plain-text table
-    assert not (tmp_path / "out" / "loss_curves.png").exists()
+    assert "mlp/diabetes/mse/sgd  " in out  # the plain-text table
+    assert cli.QUICK_EPOCHS != 2 and "steps/s = optimizer steps / wall-clock seconds" in out
+    assert not list((tmp_path / "out").glob("*.png"))
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["environment"]["torch"] is None
     assert [r["torch"] for r in results["runs"]] == [None, None]

@@ -18,6 +18,8 @@ class RunConfig:
     epochs: int
     batch_size: int
     seed: int = 0
+    model: str = "mlp"  # a name in registry.MODELS, or "module:factory"
+    task: str = ""  # "multiclass" | "binary" | "regression"; "" = the bundled dataset's
     weight_decay: float | None = None  # None: the optimizer's own default
     clip_grad_norm: float | None = None
     scheduler: str = "none"
@@ -26,19 +28,19 @@ class RunConfig:
     t_max: int | None = None  # cosine: defaults to ``epochs``
     eta_min: float = 0.0
 
+    def __post_init__(self):
+        if not self.task:
+            object.__setattr__(self, "task", DATASETS[self.dataset].task)
+
     @property
     def name(self) -> str:
-        return f"{self.dataset}/{self.loss}/{self.optimizer}"
+        return f"{self.model}/{self.dataset}/{self.loss}/{self.optimizer}"
 
     def optimizer_kwargs(self) -> dict:
         kwargs = dict(OPTIMIZERS[self.optimizer].kwargs)
         if self.weight_decay is not None:
             kwargs["weight_decay"] = self.weight_decay
         return kwargs
-
-    @property
-    def task(self) -> str:
-        return DATASETS[self.dataset].task
 
     @property
     def loss_spec(self):
@@ -49,7 +51,8 @@ class RunConfig:
 class FrameworkResult:
     """What one framework produced for one run. Curves have ``epochs + 1`` points (before training, then
     after each epoch); ``step_losses`` has one minibatch loss per step; ``params`` the flattened parameters
-    after each epoch."""
+    (torch's ``named_parameters`` order) after every step, or after every epoch when ``params_per_step`` is
+    False (large models)."""
 
     framework: str
     step_losses: np.ndarray
@@ -60,21 +63,28 @@ class FrameworkResult:
     params: list[np.ndarray] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
     compile_seconds: float = 0.0
+    warmup_seconds: float = 0.0
     steps: int = 0
+    params_per_step: bool = True
 
     @property
     def train_seconds(self) -> float:
+        """Wall-clock seconds of the training loop, every epoch (see :data:`TIMING`)."""
         return float(sum(self.epoch_seconds))
 
     @property
     def steps_per_second(self) -> float:
-        """Training throughput from the median epoch time, leaving out the first epoch (warm-up) when there
-        is more than one (the median keeps a busy machine's hiccups out of the figure)."""
-        if not self.epoch_seconds:
-            return float("nan")
-        times = self.epoch_seconds[1:] if len(self.epoch_seconds) > 1 else self.epoch_seconds
-        seconds = float(np.median(times))
-        return self.steps / len(self.epoch_seconds) / seconds if seconds > 0 else float("nan")
+        """``steps / train_seconds`` (see :data:`TIMING`)."""
+        seconds = self.train_seconds
+        return self.steps / seconds if seconds > 0 else float("nan")
+
+
+TIMING = (
+    "steps/s = optimizer steps / wall-clock seconds of the training loop, all epochs, after a warm-up on "
+    "both sides (JAX: compiled ahead of time, then one discarded call, skipped above 1M parameters; "
+    "PyTorch: one forward/backward on a copy of the model); compile, warm-up and evaluations are timed "
+    "apart (results.json)"
+)
 
 
 def metric(task: str, outputs: np.ndarray, y: np.ndarray) -> float:

@@ -1,35 +1,36 @@
-"""Deviations between the frameworks, the summary table (rich or plain text), the PNG and results.json."""
+"""Deviations between the frameworks, the summary table (rich or plain text) and results.json."""
 
 from __future__ import annotations
 
 import json
 import math
 import platform
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import numpy.typing as npt
-
-from jaxopt_losses._compare.config import METRIC_LABEL, METRIC_NAME, FrameworkResult, RunConfig
+from jaxopt_losses._compare.config import METRIC_LABEL, METRIC_NAME, TIMING, FrameworkResult, RunConfig
 
 
 @dataclass
 class Deviation:
-    """Largest differences between the JAX and the PyTorch run. Parameters are compared after every epoch,
-    losses at every step (minibatch loss) and every evaluation (full train / test loss)."""
+    """Largest differences between the JAX and the PyTorch run. Parameters are compared after every step
+    (every epoch for large models, ``param_points``), losses at every step (minibatch loss) and every
+    evaluation (full train / test loss). ``param_curve`` / ``loss_curve``: max |Δparam| and |Δloss| per
+    step (the second panel of the figures)."""
 
     max_param_abs: float
     max_param_rel: float  # max |dparam| / max |param|
     max_loss_abs: float
     max_loss_rel: float  # max |dloss| / |loss|
     max_metric_abs: float  # accuracy / R^2 difference at the end
+    param_points: str = "step"  # "step" or "epoch"
+    param_curve: list[float] = field(default_factory=list)
+    loss_curve: list[float] = field(default_factory=list)
 
 
-def _absdiff(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
+def _absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``|a - b|`` in float64, where values equal on both sides (also both NaN, or the same infinity) differ
     by 0 and a value finite on one side only differs by ``inf``."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -40,20 +41,29 @@ def _absdiff(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
 
 
 def deviation(a: FrameworkResult, b: FrameworkResult) -> Deviation:
-    pb = np.stack(b.params).astype(np.float64)
-    dp = _absdiff(np.stack(a.params), pb)
+    if len(a.params) != len(b.params):
+        raise ValueError(f"{len(a.params)} parameter snapshots against {len(b.params)}")
+    param_curve, param_rel = [], []
+    for pa, pb in zip(a.params, b.params, strict=True):  # one snapshot at a time: large models stay small
+        d = _absdiff(pa, pb).max(initial=0.0)
+        with np.errstate(invalid="ignore"):
+            scale = np.nan_to_num(np.abs(np.asarray(pb, np.float64)), nan=0.0, posinf=0.0).max(initial=0.0)
+        param_curve.append(float(d))
+        param_rel.append(0.0 if d == 0 else float(d / max(scale, 1e-30)))
+    step_dl = _absdiff(a.step_losses, b.step_losses)
     lb = np.concatenate([b.step_losses, b.train_loss, b.test_loss]).astype(np.float64)
     dl = _absdiff(np.concatenate([a.step_losses, a.train_loss, a.test_loss]), lb)
     with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.nan_to_num(np.abs(pb), nan=0.0, posinf=0.0).max(axis=1)
-        param_rel = np.where(dp.max(axis=1) == 0, 0.0, dp.max(axis=1) / np.maximum(scale, 1e-30))
         loss_rel = np.where(dl == 0, 0.0, dl / np.maximum(np.abs(np.nan_to_num(lb)), 1e-30))
     return Deviation(
-        max_param_abs=float(dp.max(initial=0.0)),
-        max_param_rel=float(param_rel.max(initial=0.0)),
+        max_param_abs=max(param_curve, default=0.0),
+        max_param_rel=max(param_rel, default=0.0),
         max_loss_abs=float(dl.max(initial=0.0)),
         max_loss_rel=float(loss_rel.max(initial=0.0)),
         max_metric_abs=float(_absdiff(a.test_metric[-1], b.test_metric[-1])),
+        param_points="step" if a.params_per_step else "epoch",
+        param_curve=param_curve,
+        loss_curve=step_dl.tolist(),
     )
 
 
@@ -63,6 +73,8 @@ class RunRecord:
     jax: FrameworkResult
     torch: FrameworkResult | None
     deviation: Deviation | None
+    n_params: int = 0
+    dataset_description: str = ""
 
 
 # ----------------------------------------------------------------------------------------------- table
@@ -81,17 +93,17 @@ def _metric_cell(task: str, value: float) -> str:
 
 
 def table_rows(records: list[RunRecord], with_torch: bool) -> tuple[list[str], list[list[str]]]:
-    header = ["dataset", "loss", "optimizer", "train loss", "test loss", "test acc / R²", "JAX steps/s"]
+    """One row per run: the run's name (model/dataset/loss/optimizer), final test loss and metric, steps/s,
+    and the deviations: few enough columns for an 80-column terminal. Everything else (train loss, curves,
+    per-epoch times, compile time, relative deviations) is in results.json."""
+    header = ["run", "test loss", "test acc / R²", "JAX steps/s"]
     if with_torch:
         header += ["torch steps/s", "max |Δparam|", "max |Δloss|"]
     rows = []
     for r in records:
         c, j = r.config, r.jax
         row = [
-            c.dataset,
-            c.loss,
-            c.optimizer,
-            _fmt(j.train_loss[-1], ".4f"),
+            c.name,
             _fmt(j.test_loss[-1], ".4f"),
             _metric_cell(c.task, j.test_metric[-1]),
             _fmt(j.steps_per_second, ",.0f"),
@@ -120,7 +132,8 @@ def best_per_dataset(records: list[RunRecord]) -> list[str]:
         task = best.config.task
         value = best.jax.test_metric[-1]
         shown = f"{100 * value:.1f}%" if METRIC_NAME[task] == "accuracy" else f"{value:.3f}"
-        winner = f"{best.config.optimizer} + {best.config.loss}"
+        c = best.config
+        winner = f"{c.optimizer} + {c.loss}" + ("" if c.model == "mlp" else f" ({c.model})")
         lines.append(f"{dataset}: best test {METRIC_LABEL[task]} {shown} with {winner}")
     return lines
 
@@ -131,76 +144,29 @@ def plain_table(header: list[str], rows: list[list[str]]) -> str:
     out = [line, "  ".join("-" * w for w in widths)]
     out += [
         "  ".join(
-            c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            c.rjust(w) if i >= 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
         )
         for r in rows
     ]
     return "\n".join(out)
 
 
-def rich_table(header: list[str], rows: list[list[str]], title: str):
+def rich_table(header: list[str], rows: list[list[str]], title: str, caption: str | None = None):
+    """A rich Table that fits the terminal by wrapping, never by truncating: number columns are at least as
+    wide as their widest number (their headers wrap between words), the run names fold."""
     from rich.table import Table
 
-    table = Table(title=title, header_style="bold")
+    table = Table(title=title, caption=caption, header_style="bold", caption_justify="left")
     for i, h in enumerate(header):
-        table.add_column(h, justify="right" if i >= 3 else "left", no_wrap=True)
+        if i == 0:
+            table.add_column(h, justify="left", overflow="fold", ratio=1)
+        else:
+            widest = max((len(r[i]) for r in rows), default=1)
+            longest_word = max(len(w) for w in h.split())
+            table.add_column(h, justify="right", min_width=max(widest, longest_word), overflow="fold")
     for row in rows:
         table.add_row(*row)
     return table
-
-
-# ----------------------------------------------------------------------------------------------- plot
-
-
-def plot(records: list[RunRecord], path: Path) -> bool:
-    """Train loss (top row, log scale) and test accuracy / R^2 (bottom row) per epoch, one column per
-    dataset; one colour per optimizer, one line style per loss. JAX: lines; PyTorch: hollow markers on top.
-    Returns False when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    datasets = list(dict.fromkeys(r.config.dataset for r in records))
-    optimizers = list(dict.fromkeys(r.config.optimizer for r in records))
-    styles = ("-", "--", ":", "-.")
-    fig, axes = plt.subplots(2, len(datasets), figsize=(5.0 * len(datasets) + 0.5, 7.5), squeeze=False)
-    cmap = plt.get_cmap("tab10")
-    with_torch = any(r.torch is not None for r in records)
-    for col, dataset in enumerate(datasets):
-        runs = [r for r in records if r.config.dataset == dataset]
-        losses = list(dict.fromkeys(r.config.loss for r in runs))
-        top, bottom = axes[0][col], axes[1][col]
-        for r in runs:
-            color = cmap(optimizers.index(r.config.optimizer) % 10)
-            style = styles[losses.index(r.config.loss) % len(styles)]
-            label = f"{r.config.optimizer} / {r.config.loss}" if len(losses) > 1 else r.config.optimizer
-            epochs = np.arange(len(r.jax.train_loss))
-            top.plot(epochs, r.jax.train_loss, color=color, linestyle=style, label=label)
-            bottom.plot(epochs, r.jax.test_metric, color=color, linestyle=style)
-            if r.torch is not None:
-                kw = dict(color=color, marker="o", markerfacecolor="none", linestyle="none", markersize=4)
-                top.plot(epochs, r.torch.train_loss, **kw)
-                bottom.plot(epochs, r.torch.test_metric, **kw)
-        task = runs[0].config.task
-        top.set_title(f"{dataset}: train loss")
-        top.set_yscale("log")
-        top.set_xlabel("epoch")
-        top.grid(alpha=0.3)
-        top.legend(fontsize=7)
-        bottom.set_title(f"{dataset}: test {METRIC_LABEL[task]}")
-        bottom.set_xlabel("epoch")
-        bottom.grid(alpha=0.3)
-    title = "lines: JAX (jaxopt_losses)"
-    if with_torch:
-        title += ", circles: PyTorch (same data, weights, minibatches)"
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
 
 
 # ----------------------------------------------------------------------------------------------- json
@@ -227,11 +193,13 @@ def _framework_json(r: FrameworkResult) -> dict:
         "final_test_loss": r.test_loss[-1],
         "final_train_metric": r.train_metric[-1],
         "final_test_metric": r.test_metric[-1],
+        "epochs_run": len(r.epoch_seconds),
         "steps": r.steps,
         "steps_per_second": r.steps_per_second,
         "train_seconds": r.train_seconds,
         "epoch_seconds": r.epoch_seconds,
         "compile_seconds": r.compile_seconds,
+        "warmup_seconds": r.warmup_seconds,
         "curves": {
             "train_loss": r.train_loss,
             "test_loss": r.test_loss,
@@ -242,7 +210,9 @@ def _framework_json(r: FrameworkResult) -> dict:
     }
 
 
-def results_json(records: list[RunRecord], settings: dict, environment: dict) -> dict:
+def results_json(
+    records: list[RunRecord], settings: dict, environment: dict, *, interrupted: bool = False
+) -> dict:
     runs = []
     for r in records:
         runs.append(
@@ -251,18 +221,27 @@ def results_json(records: list[RunRecord], settings: dict, environment: dict) ->
                 "config": asdict(r.config),
                 "task": r.config.task,
                 "metric": METRIC_NAME[r.config.task],
+                "n_params": r.n_params,
+                "dataset": r.dataset_description,
                 "jax": _framework_json(r.jax),
                 "torch": None if r.torch is None else _framework_json(r.torch),
                 "deviation": None if r.deviation is None else asdict(r.deviation),
             }
         )
     return _clean(
-        {"settings": settings, "environment": environment, "best": best_per_dataset(records), "runs": runs}
+        {
+            "settings": settings,
+            "environment": environment,
+            "timing": TIMING,
+            "interrupted": interrupted,
+            "best": best_per_dataset(records),
+            "runs": runs,
+        }
     )
 
 
-def write_json(data: dict, path: Path) -> None:
-    path.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+def json_text(data: dict) -> str:
+    return json.dumps(data, indent=1, allow_nan=False) + "\n"
 
 
 def environment(torch_version: str | None) -> dict:

@@ -1,8 +1,9 @@
-"""The PyTorch side: the same MLP, weights and minibatch order with ``torch.optim`` and
-``torch.nn.functional``. torch is imported only when this runner is used."""
+"""The PyTorch side: the same model (see :mod:`.models`), weights and minibatch order with ``torch.optim``,
+``torch.nn.functional`` and ``torch.optim.lr_scheduler``. torch is imported only when this runner is used."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 
@@ -25,25 +26,19 @@ def available() -> str | None:
 def run(
     cfg: RunConfig,
     data: Data,
-    params0: list[np.ndarray],
+    module,
     order: np.ndarray,
     on_epoch: Callable[[], None] = lambda: None,
+    per_step: bool = True,
 ) -> FrameworkResult:
+    """Train ``module`` (a ``torch.nn.Module`` holding the initial weights) like :func:`.jax_runner.run`.
+    ``per_step``: keep the parameters after every step (else after every epoch)."""
     import torch
     import torch.nn.functional as F
 
     epochs, steps_per_epoch, _ = order.shape
     spec = cfg.loss_spec
     loss_f = getattr(F, spec.torch_name)
-
-    def forward(params, x):
-        h = x
-        n = len(params) // 2
-        for i in range(n):
-            h = F.linear(h, params[2 * i], params[2 * i + 1])
-            if i < n - 1:
-                h = torch.tanh(h)
-        return h
 
     def loss(out, y):
         if cfg.task == "multiclass":
@@ -52,7 +47,7 @@ def run(
             return loss_f(torch.sigmoid(out[:, 0]), y, **spec.kwargs)
         return loss_f(out[:, 0], y, **spec.kwargs)
 
-    params = [torch.tensor(p, requires_grad=True) for p in params0]
+    params = [p for p in module.parameters() if p.requires_grad]  # torch's optimizers skip the others
     opt = getattr(torch.optim, OPTIMIZERS[cfg.optimizer].torch_name)(
         params, lr=cfg.lr, **cfg.optimizer_kwargs()
     )
@@ -68,37 +63,57 @@ def run(
     x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     x_test, y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
     order_t = torch.from_numpy(order.astype(np.int64))
-    result = FrameworkResult("torch", np.zeros(0, np.float32))
+    result = FrameworkResult("torch", np.zeros(0, np.float32), params_per_step=per_step)
+
+    def flat() -> np.ndarray:
+        with torch.no_grad():
+            return torch.cat([p.detach().reshape(-1) for p in params]).numpy().copy()
 
     def record():
+        module.eval()
         with torch.no_grad():
             for x, y, y_np, losses_, metrics in (
                 (x_train, y_train, data.y_train, result.train_loss, result.train_metric),
                 (x_test, y_test, data.y_test, result.test_loss, result.test_metric),
             ):
-                out = forward(params, x)
+                out = module(x)
                 losses_.append(float(loss(out, y)))
                 metrics.append(metric(cfg.task, out.numpy(), y_np))
+        module.train()
+
+    # Warm-up: one forward/backward on a copy of the model (the model and optimizer are untouched), so that
+    # torch's one-time costs (allocator, kernel selection) are no part of training speed.
+    t0 = time.perf_counter()
+    twin = copy.deepcopy(module)
+    loss(twin(x_train[order_t[0, 0]]), y_train[order_t[0, 0]]).backward()
+    del twin
+    result.warmup_seconds = time.perf_counter() - t0
 
     record()
     step_losses = np.zeros(epochs * steps_per_epoch, np.float32)
     for e in range(epochs):
+        snapshot_seconds = 0.0
         start = time.perf_counter()
         for s in range(steps_per_epoch):
             idx = order_t[e, s]
             opt.zero_grad(set_to_none=True)
-            value = loss(forward(params, x_train[idx]), y_train[idx])
+            value = loss(module(x_train[idx]), y_train[idx])
             value.backward()
             if cfg.clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
             opt.step()
             step_losses[e * steps_per_epoch + s] = value.item()
+            if per_step:  # the snapshot is bookkeeping, not training: its time is left out
+                t = time.perf_counter()
+                result.params.append(flat())
+                snapshot_seconds += time.perf_counter() - t
         if sched is not None:
             sched.step()
-        result.epoch_seconds.append(time.perf_counter() - start)
-        result.params.append(np.concatenate([p.detach().numpy().ravel() for p in params]))
+        result.epoch_seconds.append(time.perf_counter() - start - snapshot_seconds)
+        if not per_step:
+            result.params.append(flat())
         record()
+        result.steps += steps_per_epoch
         on_epoch()
     result.step_losses = step_losses
-    result.steps = epochs * steps_per_epoch
     return result

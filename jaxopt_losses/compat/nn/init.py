@@ -15,6 +15,19 @@ import jax.numpy as jnp
 
 from jaxopt_losses.compat.nn import _init
 
+__all__ = [
+    "calculate_gain",
+    "constant_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+]
+
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """torch's recommended gain for ``nonlinearity`` (``'relu'``: sqrt(2), ``'tanh'``: 5/3, ...)."""

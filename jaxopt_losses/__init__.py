@@ -13,8 +13,8 @@ imports torch (nor, until first used, jax).
 import typing
 
 if typing.TYPE_CHECKING:
-    from . import checked as checked
     from . import amp as amp
+    from . import checked as checked
     from . import checkpoint as checkpoint
     from . import clip as clip
     from . import compat as compat

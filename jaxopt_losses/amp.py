@@ -245,7 +245,7 @@ def scaled(inner: optax.GradientTransformation, scaler: GradScaler | None = None
         out, inner_state = stepper.update(grads, state.inner_state, params, **extra_args)
         return out, ScaledState(scaler.update(state.loss_scale, found_inf), inner_state)
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    return optax.GradientTransformationExtraArgs(init, update)  # pyright: ignore[reportArgumentType]
 
 
 def loss_scale(state: ScaledState | LossScaleState) -> Array:

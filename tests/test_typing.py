@@ -40,7 +40,7 @@ BAD = textwrap.dedent(
     params = {"w": jnp.zeros(3)}
     logits, labels = jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32)
     tx = optim.adma(lr=1e-3)  # MISTAKE adma
-    tx = optim.adam(learning_rate=1e-3)  # MISTAKE learning_rate
+    tx = optim.adam(lerning_rate=1e-3)  # MISTAKE lerning_rate
     loss = losses.cross_entropy(logits, labels, reduce_="mean")  # MISTAKE reduce_
     loss = losses.cross_entropy(logits, labels, reduction="avg")  # MISTAKE reduction
     adam_state = optim.AdamState(jnp.zeros((), jnp.int32), params, params, None)
@@ -52,7 +52,7 @@ BAD = textwrap.dedent(
 )
 EXPECTED = {
     "adma": ("reportAttributeAccessIssue", '"adma" is not a known attribute of module'),
-    "learning_rate": ("reportCallIssue", 'No parameter named "learning_rate"'),
+    "lerning_rate": ("reportCallIssue", 'No parameter named "lerning_rate"'),
     "reduce_": ("reportCallIssue", 'No parameter named "reduce_"'),
     "reduction": ("reportArgumentType", 'parameter "reduction" of type "Reduction"'),
     "state type": ("reportArgumentType", '"AdamState" is not assignable to "ASGDState"'),
@@ -101,7 +101,7 @@ GOOD = textwrap.dedent(
         return criterion(m(x), y)
 
     loss, model_grads = nnx.value_and_grad(model_loss)(model)
-    model_grads, norm = compat.nn.utils.clip_grad_norm_(model_grads, max_norm=1.0)
+    norm = compat.nn.utils.clip_grad_norm_(model_grads, max_norm=1.0)  # clips in place
     opt.zero_grad()
     opt.step(model_grads)
     scheduler.step()

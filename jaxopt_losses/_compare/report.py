@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from jaxopt_losses._compare.config import METRIC_LABEL, METRIC_NAME, TIMING, FrameworkResult, RunConfig
 
@@ -30,7 +31,7 @@ class Deviation:
     loss_curve: list[float] = field(default_factory=list)
 
 
-def _absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _absdiff(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """``|a - b|`` in float64, where values equal on both sides (also both NaN, or the same infinity) differ
     by 0 and a value finite on one side only differs by ``inf``."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

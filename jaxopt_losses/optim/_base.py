@@ -33,7 +33,7 @@ import functools
 import inspect
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +44,8 @@ Array = jax.Array
 # ``count -> value``: ours return arrays; optax's schedules are typed to return any ArrayLike.
 Schedule = Callable[[Array], ArrayLike]
 ScalarOrSchedule = float | Array | Schedule
+
+_Factory = TypeVar("_Factory", bound=Callable[..., Any])
 
 IMPLEMENTATION_SWITCHES = ("foreach", "fused", "capturable", "differentiable")
 
@@ -169,7 +171,7 @@ def increment(count: Array) -> Array:
     return count + jnp.asarray(1, jnp.int32)
 
 
-def injectable(**pairs: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def injectable(**pairs: tuple[str, ...]) -> Callable[[_Factory], _Factory]:
     """Decorate a factory so :func:`optax.inject_hyperparams` reaches every numeric hyperparameter.
 
     Adds keyword-only arguments (default None, meaning "not given"): ``learning_rate``, an alias of ``lr``
@@ -184,7 +186,7 @@ def injectable(**pairs: tuple[str, ...]) -> Callable[[Callable[..., Any]], Calla
     value.
     """
 
-    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(factory: _Factory) -> _Factory:
         sig = inspect.signature(factory)
         names = ["learning_rate", *(n for parts in pairs.values() for n in parts)]
         lr_default = sig.parameters["lr"].default
@@ -211,6 +213,7 @@ def injectable(**pairs: tuple[str, ...]) -> Callable[[Callable[..., Any]], Calla
 
         extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in names]
         wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])  # type: ignore[attr-defined]
-        return wrapper
+        # Typed as the factory itself: checkers see its real signature (not the added keyword aliases).
+        return wrapper  # pyright: ignore[reportReturnType]
 
     return decorate

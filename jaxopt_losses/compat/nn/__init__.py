@@ -19,13 +19,13 @@ if typing.TYPE_CHECKING:
     from . import functional as functional
     from . import init as init
     from . import utils as utils
-    from ._activation import Dropout as Dropout
     from ._activation import GELU as GELU
+    from ._activation import Dropout as Dropout
     from ._activation import LeakyReLU as LeakyReLU
     from ._activation import LogSoftmax as LogSoftmax
     from ._activation import ReLU as ReLU
-    from ._activation import SiLU as SiLU
     from ._activation import Sigmoid as Sigmoid
+    from ._activation import SiLU as SiLU
     from ._activation import Softmax as Softmax
     from ._activation import Tanh as Tanh
     from ._conv import Conv1d as Conv1d
@@ -40,16 +40,16 @@ if typing.TYPE_CHECKING:
     from ._linear_cross_entropy import LinearCrossEntropyLoss as LinearCrossEntropyLoss
     from ._loss import BCELoss as BCELoss
     from ._loss import BCEWithLogitsLoss as BCEWithLogitsLoss
-    from ._loss import CTCLoss as CTCLoss
     from ._loss import CosineEmbeddingLoss as CosineEmbeddingLoss
     from ._loss import CrossEntropyLoss as CrossEntropyLoss
+    from ._loss import CTCLoss as CTCLoss
     from ._loss import GaussianNLLLoss as GaussianNLLLoss
     from ._loss import HingeEmbeddingLoss as HingeEmbeddingLoss
     from ._loss import HuberLoss as HuberLoss
     from ._loss import KLDivLoss as KLDivLoss
     from ._loss import L1Loss as L1Loss
-    from ._loss import MSELoss as MSELoss
     from ._loss import MarginRankingLoss as MarginRankingLoss
+    from ._loss import MSELoss as MSELoss
     from ._loss import MultiLabelMarginLoss as MultiLabelMarginLoss
     from ._loss import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
     from ._loss import MultiMarginLoss as MultiMarginLoss
@@ -78,10 +78,10 @@ if typing.TYPE_CHECKING:
     from ._pool import MaxPool1d as MaxPool1d
     from ._pool import MaxPool2d as MaxPool2d
     from ._rnn import GRU as GRU
-    from ._rnn import GRUCell as GRUCell
     from ._rnn import LSTM as LSTM
-    from ._rnn import LSTMCell as LSTMCell
     from ._rnn import RNN as RNN
+    from ._rnn import GRUCell as GRUCell
+    from ._rnn import LSTMCell as LSTMCell
     from ._rnn import RNNBase as RNNBase
     from ._rnn import RNNCell as RNNCell
     from ._rnn import RNNCellBase as RNNCellBase

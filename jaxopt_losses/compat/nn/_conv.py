@@ -206,7 +206,7 @@ class ConvTranspose2d(_ConvNd):
             value(self.weight),
             value(self.bias),
             self.stride,
-            self.padding,
+            self.padding,  # pyright: ignore[reportArgumentType]  # never a string for a transposed conv
             self.output_padding,
             self.groups,
             self.dilation,

@@ -17,7 +17,7 @@ import numpy as np
 
 def concrete(x: Any) -> np.ndarray | None:
     """``x`` as a numpy array when its values are known (eager), else None (under ``jit``)."""
-    if isinstance(x, jax.core.Tracer):
+    if isinstance(x, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
         return None
     try:
         return np.asarray(x)

@@ -17,6 +17,9 @@ from jax import lax
 
 _SPATIAL = {1: "H", 2: "HW"}
 PADDING_STRINGS = ("same", "valid")  # formatted as a set in messages, as torch's
+# torch's ``_size_any_t``: an int for every dimension, or one per dimension; convolutions also take a string.
+Size = int | Sequence[int]
+ConvPadding = Size | str
 
 
 def ntuple(v: Any, n: int) -> tuple[int, ...]:
@@ -96,20 +99,43 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd):
     return y[0] if unbatched else y
 
 
-def conv1d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups=1) -> jax.Array:
+def conv1d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Size = 1,
+    padding: ConvPadding = 0,
+    dilation: Size = 1,
+    groups: int = 1,
+) -> jax.Array:
     """``F.conv1d``: input ``(N, C_in, L)`` (or ``(C_in, L)``), weight ``(C_out, C_in / groups, k)``;
     ``padding`` an int, a tuple, ``'same'`` or ``'valid'``."""
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
 
 
-def conv2d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups=1) -> jax.Array:
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Size = 1,
+    padding: ConvPadding = 0,
+    dilation: Size = 1,
+    groups: int = 1,
+) -> jax.Array:
     """``F.conv2d``: input ``(N, C_in, H, W)`` (or ``(C_in, H, W)``), weight ``(C_out, C_in / groups, kh,
     kw)``; ``padding`` an int, a pair, ``'same'`` or ``'valid'``."""
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
 
 
 def conv_transpose2d(
-    input: Any, weight: Any, bias: Any = None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Size = 1,
+    padding: Size = 0,
+    output_padding: Size = 0,
+    groups: int = 1,
+    dilation: Size = 1,
 ) -> jax.Array:
     """``F.conv_transpose2d``: weight ``(C_in, C_out / groups, kh, kw)``; output size
     ``(H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``."""
@@ -227,12 +253,28 @@ def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode, retu
     return y[0] if unbatched else y
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+def max_pool1d(
+    input: Any,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size = 0,
+    dilation: Size = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> jax.Array:
     """``F.max_pool1d`` on ``(N, C, L)`` / ``(C, L)`` (padding counts as ``-inf``)."""
     return _max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+def max_pool2d(
+    input: Any,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size = 0,
+    dilation: Size = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> jax.Array:
     """``F.max_pool2d`` on ``(N, C, H, W)`` / ``(C, H, W)``; ``stride`` defaults to ``kernel_size``."""
     return _max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
@@ -271,14 +313,27 @@ def _avg_pool(input, nd, kernel_size, stride, padding, ceil_mode, count_include_
     return y[0] if unbatched else y
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d(
+    input: Any,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> jax.Array:
     """``F.avg_pool1d`` on ``(N, C, L)`` / ``(C, L)``."""
     return _avg_pool(input, 1, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
 
 
 def avg_pool2d(
-    input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
-):
+    input: Any,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> jax.Array:
     """``F.avg_pool2d`` on ``(N, C, H, W)`` / ``(C, H, W)``: torch's divisors for ``count_include_pad``,
     ``ceil_mode`` and ``divisor_override``."""
     return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)

@@ -153,7 +153,7 @@ def _stack(
             b_ih, b_hh = (w[2], w[3]) if has_biases else (None, None)
             w_hr = w[-1] if has_proj else None
             state0 = tuple(h[idx] for h in hx)
-            state0 = state0 if len(state0) > 1 else state0[0]
+            state0 = state0 if len(state0) > 1 else state0[0]  # pyright: ignore[reportGeneralTypeIssues]
             xw = _linear(layer_input, w_ih, b_ih)  # every time step at once, as ATen's CPU path
             final, out = _run_direction(step, xw, state0, w_hh, b_hh, w_hr, reverse=direction == 1)
             for acc, f in zip(finals, final if isinstance(final, tuple) else (final,), strict=True):
@@ -161,7 +161,7 @@ def _stack(
             outs.append(out)
         layer_output = outs[0] if num_directions == 1 else jnp.concatenate(outs, axis=-1)
         if use_dropout and layer < num_layers - 1:
-            key, sub = jax.random.split(key)
+            key, sub = jax.random.split(key)  # pyright: ignore[reportArgumentType]  # checked above
             layer_output = F.dropout(layer_output, dropout, True, key=sub)
         layer_input = layer_output
     output = layer_input

@@ -31,7 +31,7 @@ def manual_seed(seed: int) -> None:
 def _global_key() -> jax.Array:
     if _STATE["key"] is None:
         manual_seed(0)
-    key, sub = jax.random.split(_STATE["key"])
+    key, sub = jax.random.split(_STATE["key"])  # pyright: ignore[reportArgumentType]  # set just above
     _STATE["key"] = key
     return sub
 
@@ -56,7 +56,7 @@ def float_dtype(dtype: Any) -> Any:
 
 
 def _numpy_rng(key: jax.Array) -> np.random.Generator | None:
-    if isinstance(key, jax.core.Tracer):
+    if isinstance(key, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
         return None
     data = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
     return np.random.default_rng([int(v) for v in data.ravel()])

@@ -155,6 +155,13 @@ class Module(nnx.Module):
         [name for name, _ in Net().named_parameters()]  # ['fc.weight', 'fc.bias']
     """
 
+    # Set in __init__ through nnx.Module.__setattr__; declared here for type checkers.
+    _param_names: tuple[str, ...]
+    _buffer_names: tuple[str, ...]
+    _module_names: tuple[str, ...]
+    _non_persistent: tuple[str, ...]
+    training: bool
+
     def __init__(self) -> None:
         for reg in _REGISTRIES:
             nnx.Module.__setattr__(self, reg, ())
@@ -274,7 +281,7 @@ class Module(nnx.Module):
             non_persistent = (*non_persistent, name)
         nnx.Module.__setattr__(self, "_non_persistent", non_persistent)
 
-    def add_module(self, name: str, module: Module | None) -> None:
+    def add_module(self, name: str, module: nnx.Module | None) -> None:
         """``torch.nn.Module.add_module``."""
         if module is not None and not isinstance(module, nnx.Module):
             raise TypeError(f"{_torch_typename(module)} is not a Module subclass")
@@ -416,7 +423,7 @@ class Module(nnx.Module):
         with ``keep_vars=True``). ``torch_model.load_state_dict({k: torch.as_tensor(np.asarray(v)) ...})``
         loads it into the torch model."""
         if args:  # torch's deprecated positional form (destination, prefix, keep_vars)
-            destination, prefix, keep_vars, *_ = (*args, *(destination, prefix, keep_vars)[len(args) :])
+            destination, prefix, keep_vars, *_ = (*args, *(destination, prefix, keep_vars)[len(args) :])  # pyright: ignore[reportAssignmentType]
         out = OrderedDict() if destination is None else destination
         for k, v in self._state_items(prefix):
             out[k] = v if keep_vars else v.get_value()
@@ -583,9 +590,9 @@ def set_requires_grad(p: nnx.Variable, requires_grad: bool) -> None:
     """Freeze / unfreeze one parameter Variable in place (its class switches Parameter <-> FrozenParameter,
     so the object the optimizer holds stays the same)."""
     if requires_grad and isinstance(p, FrozenParameter):
-        p.__class__ = Parameter
+        p.__class__ = Parameter  # pyright: ignore[reportAttributeAccessIssue]  # a deliberate class switch
     elif not requires_grad and isinstance(p, nnx.Param):
-        p.__class__ = FrozenParameter
+        p.__class__ = FrozenParameter  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def _variable_requires_grad_(self: nnx.Variable, requires_grad: bool = True) -> nnx.Variable:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from jaxopt_losses.compat.nn import _functional_norm as F
 from jaxopt_losses.compat.nn._init import float_dtype
-from jaxopt_losses.compat.nn._module import Module, Parameter, value
+from jaxopt_losses.compat.nn._module import Buffer, Module, Parameter, value
 
 
 def _long(v: int) -> jax.Array:
@@ -20,6 +20,11 @@ def _long(v: int) -> jax.Array:
 
 
 class _BatchNorm(Module):
+    # Registered with register_buffer (None when not track_running_stats; every use checks that first).
+    running_mean: Buffer
+    running_var: Buffer
+    num_batches_tracked: Buffer
+
     def __init__(
         self,
         num_features: int,

@@ -55,7 +55,8 @@ def _reset_parameters(self: Module, rngs: Any = None) -> None:
     1/sqrt(hidden_size))`` (key: ``rngs``, else the global key of ``compat.manual_seed``)."""
     variables = list(self.parameters())
     shapes = [tuple(v.get_value().shape) for v in variables]
-    values = _uniform_parameters(shapes, self.hidden_size, next_key(rngs), variables[0].get_value().dtype)
+    hidden_size = self.hidden_size  # pyright: ignore[reportAttributeAccessIssue]  # RNNBase's and the cells'
+    values = _uniform_parameters(shapes, hidden_size, next_key(rngs), variables[0].get_value().dtype)
     for v, value in zip(variables, values, strict=True):
         v.set_value(value)
 
@@ -172,7 +173,7 @@ class RNNBase(Module):
 
     # ---- torch's input checks ------------------------------------------------------------------------
 
-    def check_input(self, input: jax.Array) -> None:
+    def check_input(self, input: jax.Array | jax.ShapeDtypeStruct) -> None:
         weight_dtype = getattr(self, self._flat_weights_names[0]).get_value().dtype
         if input.dtype != weight_dtype:
             raise ValueError(
@@ -188,14 +189,17 @@ class RNNBase(Module):
                 f"Expected {self.input_size}, got {input.shape[-1]}"
             )
 
-    def get_expected_hidden_size(self, input: jax.Array) -> tuple[int, int, int]:
+    def get_expected_hidden_size(self, input: jax.Array | jax.ShapeDtypeStruct) -> tuple[int, int, int]:
         mini_batch = input.shape[0] if self.batch_first else input.shape[1]
         num_directions = 2 if self.bidirectional else 1
         size = self.proj_size if self.proj_size > 0 else self.hidden_size
         return (self.num_layers * num_directions, mini_batch, size)
 
     def check_hidden_size(
-        self, hx: jax.Array, expected: tuple[int, ...], msg: str = "Expected hidden size {}, got {}"
+        self,
+        hx: jax.Array | jax.ShapeDtypeStruct,
+        expected: tuple[int, ...],
+        msg: str = "Expected hidden size {}, got {}",
     ) -> None:
         if tuple(hx.shape) != expected:
             raise RuntimeError(msg.format(expected, list(hx.shape)))
@@ -360,7 +364,7 @@ class LSTM(RNNBase):
     def __init__(self, *args: Any, rngs: Any = None, **kwargs: Any) -> None:
         super().__init__("LSTM", *args, rngs=rngs, **kwargs)
 
-    def get_expected_cell_size(self, input: jax.Array) -> tuple[int, int, int]:
+    def get_expected_cell_size(self, input: jax.Array | jax.ShapeDtypeStruct) -> tuple[int, int, int]:
         mini_batch = input.shape[0] if self.batch_first else input.shape[1]
         num_directions = 2 if self.bidirectional else 1
         return (self.num_layers * num_directions, mini_batch, self.hidden_size)
@@ -399,6 +403,12 @@ class LSTM(RNNBase):
 class RNNCellBase(Module):
     """Base of the cells (``torch.nn.RNNCellBase``): ``weight_ih`` ``(chunks * hidden, input)``,
     ``weight_hh`` ``(chunks * hidden, hidden)``, ``bias_ih``, ``bias_hh`` (``None`` with ``bias=False``)."""
+
+    # Set by _init_parameters / register_parameter (the biases are None with bias=False: uses check it).
+    weight_ih: Parameter
+    weight_hh: Parameter
+    bias_ih: Parameter
+    bias_hh: Parameter
 
     def __init__(
         self,

@@ -13,6 +13,8 @@ compare every function beside live torch, float32 and float64).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jaxopt_losses import losses as _losses
 from jaxopt_losses.compat.nn._functional_basic import bilinear as bilinear
 from jaxopt_losses.compat.nn._functional_basic import dropout as dropout
@@ -42,7 +44,32 @@ from jaxopt_losses.compat.nn._functional_norm import batch_norm_stats as batch_n
 from jaxopt_losses.compat.nn._functional_norm import group_norm as group_norm
 from jaxopt_losses.compat.nn._functional_norm import layer_norm as layer_norm
 
-_LOSSES = tuple(_losses.__all__)
+if TYPE_CHECKING:  # the losses load lazily (module __getattr__ below); type checkers see them here
+    from jaxopt_losses.losses import binary_cross_entropy as binary_cross_entropy
+    from jaxopt_losses.losses import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
+    from jaxopt_losses.losses import cosine_embedding_loss as cosine_embedding_loss
+    from jaxopt_losses.losses import cross_entropy as cross_entropy
+    from jaxopt_losses.losses import ctc_loss as ctc_loss
+    from jaxopt_losses.losses import gaussian_nll_loss as gaussian_nll_loss
+    from jaxopt_losses.losses import hinge_embedding_loss as hinge_embedding_loss
+    from jaxopt_losses.losses import huber_loss as huber_loss
+    from jaxopt_losses.losses import kl_div as kl_div
+    from jaxopt_losses.losses import l1_loss as l1_loss
+    from jaxopt_losses.losses import linear_cross_entropy as linear_cross_entropy
+    from jaxopt_losses.losses import margin_ranking_loss as margin_ranking_loss
+    from jaxopt_losses.losses import mse_loss as mse_loss
+    from jaxopt_losses.losses import multi_margin_loss as multi_margin_loss
+    from jaxopt_losses.losses import multilabel_margin_loss as multilabel_margin_loss
+    from jaxopt_losses.losses import multilabel_soft_margin_loss as multilabel_soft_margin_loss
+    from jaxopt_losses.losses import nll_loss as nll_loss
+    from jaxopt_losses.losses import pairwise_distance as pairwise_distance
+    from jaxopt_losses.losses import poisson_nll_loss as poisson_nll_loss
+    from jaxopt_losses.losses import smooth_l1_loss as smooth_l1_loss
+    from jaxopt_losses.losses import soft_margin_loss as soft_margin_loss
+    from jaxopt_losses.losses import triplet_margin_loss as triplet_margin_loss
+    from jaxopt_losses.losses import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
+
+_LOSSES = tuple(_losses.__all__)  # pyright: ignore[reportAttributeAccessIssue]  # lazy module
 
 __all__ = sorted(
     [

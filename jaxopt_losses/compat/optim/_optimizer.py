@@ -91,7 +91,7 @@ def _tracing() -> bool:
 
         return not core.trace_state_clean()
     except (ImportError, AttributeError):  # pragma: no cover - a future jax without it
-        return isinstance(jnp.zeros(()), jax.core.Tracer)
+        return isinstance(jnp.zeros(()), jax.core.Tracer)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 _UNDER_TRACE = (
@@ -106,7 +106,7 @@ _UNDER_TRACE = (
 
 def _check_not_traced(opt: Any, *trees: Any) -> None:
     """Refuse (before touching anything) a step under a trace or with traced gradients / parameters."""
-    leaked = any(isinstance(x, jax.core.Tracer) for t in trees for x in jax.tree.leaves(t))
+    leaked = any(isinstance(x, jax.core.Tracer) for t in trees for x in jax.tree.leaves(t))  # pyright: ignore[reportAttributeAccessIssue]
     if leaked or _tracing():
         raise RuntimeError(_UNDER_TRACE.format(name=type(opt).__name__, factory=opt._factory_name))
 
@@ -129,7 +129,7 @@ class _Binding:
     def __init__(self, params: Any):
         self.module = None
         self.variables: list[Any] | None = None
-        self._leaves: list[jax.Array] | None = None
+        self._leaves: list[jax.Array] = []  # the owned arrays when variables is None
         if _is_nnx_module(params):
             from flax import nnx
 
@@ -153,7 +153,7 @@ class _Binding:
         if not values:
             raise ValueError("optimizer got an empty parameter list")
         for v in values:
-            if isinstance(v, jax.core.Tracer):
+            if isinstance(v, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
                 raise RuntimeError("a compat optimizer cannot be built inside jax.jit / nnx.jit")
             if not jnp.issubdtype(jnp.asarray(v).dtype, jnp.inexact):
                 raise TypeError(
@@ -340,7 +340,7 @@ def _step_impl(factory_name, statics, leaves, states, grads, dyns):
         for p, s, g in zip(ps, ss, gs, strict=True):
             s = tx.init([p]) if s is None else s
             updates, s = tx.update([g], s, [p])
-            group_p.append(optax.apply_updates([p], updates)[0])
+            group_p.append(optax.apply_updates([p], updates)[0])  # pyright: ignore[reportIndexIssue]  # a list
             group_s.append(s)
         new_leaves.append(group_p)
         new_states.append(group_s)
@@ -519,7 +519,7 @@ class Optimizer:
         """All referenced Variables in order, or None when some group holds arrays."""
         if any(b.variables is None for b in self._bindings):
             return None
-        return [v for b in self._bindings for v in b.variables]
+        return [v for b in self._bindings for v in b.variables]  # pyright: ignore[reportOptionalIterable]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """A no-op kept for source compatibility: gradients are values passed to ``step``, never stored."""
@@ -554,7 +554,7 @@ class Optimizer:
             group = []
             for g, p in zip(gs, vs, strict=True):
                 if g is not None:
-                    if isinstance(g, jax.core.Tracer):
+                    if isinstance(g, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
                         raise RuntimeError(
                             _UNDER_TRACE.format(name=type(self).__name__, factory=self._factory_name)
                         )

@@ -56,20 +56,22 @@ def _slots(grads: Any, name: str, functional: str) -> list[tuple[Any, Any]]:
     out: list[tuple[Any, Any]] = []
 
     def walk(node: Any) -> None:
+        container: Any = node  # a dict or a list: isinstance would narrow to partly unknown types
+        keys: list[Any]
         if isinstance(node, MutableMapping):
-            keys = list(node.keys())
+            keys = list(container.keys())
         elif isinstance(node, list):
-            keys = list(range(len(node)))
+            keys = list(range(len(container)))
         elif hasattr(node, "__next__"):
             raise refuse("an iterator (e.g. model.parameters(), which holds no gradients)")
         else:
             raise refuse(f"a {type(node).__name__}")
         for k in keys:
-            child = node[k]
+            child: Any = container[k]
             if isinstance(child, MutableMapping | list | tuple):
                 walk(child)
             elif child is not None:
-                out.append((node, k))
+                out.append((container, k))
 
     walk(grads)
     return out

@@ -47,7 +47,14 @@ Array = jax.Array
 
 
 class LossScaleState(NamedTuple):
-    """torch's ``GradScaler._scale`` (float32) and ``_growth_tracker`` (int32: consecutive good steps)."""
+    """torch's ``GradScaler._scale`` (float32) and ``_growth_tracker`` (int32: consecutive good steps).
+
+    Example:
+        >>> from jaxopt_losses import amp
+        >>> state = amp.GradScaler(init_scale=8.0).init()
+        >>> float(state.scale), int(state.growth_tracker)
+        (8.0, 0)
+    """
 
     scale: Array
     growth_tracker: Array
@@ -199,7 +206,15 @@ class GradScaler:
 
 class ScaledState(NamedTuple):
     """State of :func:`scaled`: the loss scale and the wrapped optimizer's state inside
-    :class:`~jaxopt_losses.nonfinite.SkipNonfiniteState` (its ``skipped`` counts the skipped steps)."""
+    :class:`~jaxopt_losses.nonfinite.SkipNonfiniteState` (its ``skipped`` counts the skipped steps).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses import amp, optim
+        >>> state = amp.scaled(optim.sgd(lr=0.1)).init({"w": jnp.ones(2)})
+        >>> float(state.loss_scale.scale)
+        65536.0
+    """
 
     loss_scale: LossScaleState
     inner_state: SkipNonfiniteState | Any

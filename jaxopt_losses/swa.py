@@ -55,6 +55,13 @@ class AveragedState(NamedTuple):
 
     ``n_averaged`` is torch's ``AveragedModel.n_averaged`` buffer: the number of :func:`update` calls so far
     (int32 here, a long in torch).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses import swa
+        >>> state = swa.update(swa.init({"w": jnp.zeros(2)}), {"w": jnp.ones(2)})
+        >>> int(state.n_averaged), state.params["w"].tolist()
+        (1, [1.0, 1.0])
     """
 
     params: Any
@@ -108,6 +115,14 @@ def get_swa_multi_avg_fn() -> MultiAvgFn:
     Floating leaves: ``lerp(averaged, current, 1 / (n_averaged + 1))`` with the weight in float32 (torch's
     ``_foreach_lerp_`` with the tensor weight); integer leaves (on which torch's raises, its integer
     ``addcdiv`` being unsupported): ``averaged + (current - averaged) / (n + 1)``, truncated back.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses import swa
+        >>> avg = swa.get_swa_multi_avg_fn()
+        >>> state = swa.update(swa.init(jnp.zeros(2)), jnp.ones(2), multi_avg_fn=avg)
+        >>> swa.update(state, jnp.full(2, 3.0), multi_avg_fn=avg).params.tolist()
+        [2.0, 2.0]
     """
 
     def swa_update(avg_list, current_list, num_averaged):
@@ -133,6 +148,14 @@ def get_ema_avg_fn(decay: float = 0.999) -> AvgFn:
 
     Args:
         decay: decay rate in [0, 1] (default: 0.999); otherwise torch's ``ValueError``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses import swa
+        >>> ema = swa.get_ema_avg_fn(0.5)
+        >>> state = swa.update(swa.init(jnp.zeros(2)), jnp.ones(2), avg_fn=ema)  # the first update copies
+        >>> swa.update(state, jnp.zeros(2), avg_fn=ema).params.tolist()
+        [0.5, 0.5]
     """
     _check_decay(decay)
 
@@ -149,6 +172,14 @@ def get_swa_avg_fn() -> AvgFn:
 
     This is also what :func:`update` uses by default: torch's ``AveragedModel`` without ``avg_fn`` /
     ``multi_avg_fn`` applies it per tensor on CPU.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses import swa
+        >>> avg = swa.get_swa_avg_fn()
+        >>> state = swa.update(swa.init(jnp.zeros(2)), jnp.ones(2), avg_fn=avg)
+        >>> swa.update(state, jnp.full(2, 3.0), avg_fn=avg).params.tolist()
+        [2.0, 2.0]
     """
 
     def swa_update(averaged, current, num_averaged):
@@ -320,6 +351,15 @@ def update_bn(loader: Iterable[Any], model: Any, device: Any = None) -> None:
     restores ``model.train(was_training)`` for all modules; here each module gets its own switches back,
     the same when they were uniform). With ``nnx.BatchNorm`` the running variance is flax's (biased batch
     variance), with a torch-style layer it is torch's (unbiased); the means agree with torch's either way.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses import swa
+        >>> from jaxopt_losses.compat import nn
+        >>> bn = nn.BatchNorm1d(3)
+        >>> swa.update_bn([jnp.ones((4, 3)), jnp.ones((4, 3))], bn)
+        >>> int(bn.num_batches_tracked.get_value()), bn.momentum  # momentum restored
+        (2, 0.1)
     """
     from flax import nnx
 

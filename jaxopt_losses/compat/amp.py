@@ -31,6 +31,13 @@ __all__ = ["GradScaler", "OptState"]
 
 
 class OptState(Enum):
+    """Where an optimizer is in :class:`GradScaler`'s step cycle (``torch.amp.grad_scaler.OptState``).
+
+    Example:
+        >>> from jaxopt_losses.compat.amp import OptState
+        >>> [s.name for s in OptState]
+        ['READY', 'UNSCALED', 'STEPPED']
+    """
     READY = 0
     UNSCALED = 1
     STEPPED = 2

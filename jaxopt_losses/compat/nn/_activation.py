@@ -29,7 +29,14 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """``torch.nn.LeakyReLU(negative_slope=0.01, inplace=False)``."""
+    """``torch.nn.LeakyReLU(negative_slope=0.01, inplace=False)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.LeakyReLU(0.5)(jnp.array([-2.0, 3.0])).tolist()
+        [-1.0, 3.0]
+    """
 
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False) -> None:
         super().__init__()
@@ -43,7 +50,14 @@ class LeakyReLU(Module):
 
 
 class GELU(Module):
-    """``torch.nn.GELU(approximate='none')`` (``'tanh'``: the tanh approximation)."""
+    """``torch.nn.GELU(approximate='none')`` (``'tanh'``: the tanh approximation).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.GELU()(jnp.zeros(2)).tolist()
+        [0.0, 0.0]
+    """
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -57,7 +71,14 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """``torch.nn.SiLU(inplace=False)``."""
+    """``torch.nn.SiLU(inplace=False)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.SiLU()(jnp.zeros(2)).tolist()
+        [0.0, 0.0]
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -71,21 +92,42 @@ class SiLU(Module):
 
 
 class Tanh(Module):
-    """``torch.nn.Tanh()``."""
+    """``torch.nn.Tanh()``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.Tanh()(jnp.zeros(2)).tolist()
+        [0.0, 0.0]
+    """
 
     def forward(self, input: Any) -> jax.Array:
         return F.tanh(input)
 
 
 class Sigmoid(Module):
-    """``torch.nn.Sigmoid()``."""
+    """``torch.nn.Sigmoid()``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.Sigmoid()(jnp.zeros(2)).tolist()
+        [0.5, 0.5]
+    """
 
     def forward(self, input: Any) -> jax.Array:
         return F.sigmoid(input)
 
 
 class Softmax(Module):
-    """``torch.nn.Softmax(dim=None)`` (``dim=None``: torch's deprecated implicit choice, with its warning)."""
+    """``torch.nn.Softmax(dim=None)`` (``dim=None``: torch's deprecated implicit choice, with its warning).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.Softmax(dim=-1)(jnp.zeros(4)).tolist()
+        [0.25, 0.25, 0.25, 0.25]
+    """
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
@@ -99,7 +141,14 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """``torch.nn.LogSoftmax(dim=None)``."""
+    """``torch.nn.LogSoftmax(dim=None)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.LogSoftmax(dim=1)(jnp.zeros((2, 4))).shape
+        (2, 4)
+    """
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
@@ -122,6 +171,14 @@ class Dropout(Module):
 
     Parity with torch.nn.Dropout: the ``p`` check and message, eval identity, scaling, ``p=0`` / ``p=1``;
     the masks themselves come from JAX's generator, not torch's.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> drop = nn.Dropout(0.5)
+        >>> _ = drop.eval()  # identity in eval mode
+        >>> drop(jnp.ones(3)).tolist()
+        [1.0, 1.0, 1.0]
     """
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rngs: Any = None) -> None:

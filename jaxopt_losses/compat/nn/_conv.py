@@ -125,6 +125,12 @@ class Conv1d(_ConvNd):
 
     Parity with torch.nn.Conv1d: constructor checks and messages, names, shapes, init, outputs and
     gradients.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.Conv1d(2, 4, 3)(jnp.ones((1, 2, 8))).shape
+        (1, 4, 6)
     """
 
     _nd = 1
@@ -158,6 +164,12 @@ class ConvTranspose2d(_ConvNd):
 
     Parity with torch.nn.ConvTranspose2d: names, shapes, init, outputs and gradients; ``forward``'s
     ``output_size`` argument is not supported.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.ConvTranspose2d(2, 4, 3, stride=2)(jnp.ones((1, 2, 4, 4))).shape
+        (1, 4, 9, 9)
     """
 
     _nd = 2

@@ -42,18 +42,39 @@ def check_dim(dim: int, ndim: int) -> int:
 
 
 def relu(input: Any, inplace: bool = False) -> jax.Array:
-    """``F.relu``: ``max(x, 0)``; gradient 0 at 0 (as torch)."""
+    """``F.relu``: ``max(x, 0)``; gradient 0 at 0 (as torch).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.relu(jnp.array([-1.0, 2.0])).tolist()
+        [0.0, 2.0]
+    """
     return jax.nn.relu(input)
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> jax.Array:
-    """``F.leaky_relu``: ``x if x > 0 else negative_slope * x`` (gradient ``negative_slope`` at 0)."""
+    """``F.leaky_relu``: ``x if x > 0 else negative_slope * x`` (gradient ``negative_slope`` at 0).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.leaky_relu(jnp.array([-2.0, 3.0]), 0.5).tolist()
+        [-1.0, 3.0]
+    """
     x = jnp.asarray(input)
     return jnp.where(x > 0, x, x * negative_slope)
 
 
 def gelu(input: Any, approximate: str = "none") -> jax.Array:
-    """``F.gelu``: ``x * Phi(x)`` (``approximate='none'``, erf) or the tanh approximation."""
+    """``F.gelu``: ``x * Phi(x)`` (``approximate='none'``, erf) or the tanh approximation.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.gelu(jnp.zeros(2), approximate="tanh").tolist()
+        [0.0, 0.0]
+    """
     x = jnp.asarray(input)
     if approximate == "none":
         return 0.5 * x * (1.0 + jax.lax.erf(x * (1.0 / math.sqrt(2.0))))
@@ -63,18 +84,39 @@ def gelu(input: Any, approximate: str = "none") -> jax.Array:
 
 
 def silu(input: Any, inplace: bool = False) -> jax.Array:
-    """``F.silu``: ``x * sigmoid(x)``."""
+    """``F.silu``: ``x * sigmoid(x)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.silu(jnp.zeros(2)).tolist()
+        [0.0, 0.0]
+    """
     x = jnp.asarray(input)
     return x * jax.nn.sigmoid(x)
 
 
 def sigmoid(input: Any) -> jax.Array:
-    """``F.sigmoid``."""
+    """``F.sigmoid``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.sigmoid(jnp.zeros(2)).tolist()
+        [0.5, 0.5]
+    """
     return jax.nn.sigmoid(input)
 
 
 def tanh(input: Any) -> jax.Array:
-    """``F.tanh``."""
+    """``F.tanh``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.tanh(jnp.zeros(2)).tolist()
+        [0.0, 0.0]
+    """
     return jnp.tanh(input)
 
 
@@ -105,7 +147,14 @@ def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype:
 
 
 def flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> jax.Array:
-    """``torch.flatten``: merge dims ``start_dim..end_dim`` (C order, so NCHW features keep torch's order)."""
+    """``torch.flatten``: merge dims ``start_dim..end_dim`` (C order, so NCHW features keep torch's order).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses import compat
+        >>> compat.flatten(jnp.ones((2, 3, 4)), 1).shape
+        (2, 12)
+    """
     x = jnp.asarray(input)
     if x.ndim == 0:
         return x.reshape(1)
@@ -120,7 +169,14 @@ def flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> jax.Array:
 
 
 def linear(input: Any, weight: Any, bias: Any = None) -> jax.Array:
-    """``F.linear``: ``input @ weight.T + bias`` with ``weight`` of shape ``(out_features, in_features)``."""
+    """``F.linear``: ``input @ weight.T + bias`` with ``weight`` of shape ``(out_features, in_features)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.linear(jnp.ones((4, 3)), jnp.ones((2, 3)), jnp.zeros(2)).shape  # weight (out, in)
+        (4, 2)
+    """
     x, w = jnp.asarray(input), jnp.asarray(weight)
     if x.shape[-1:] != w.shape[-1:]:
         rows = math.prod(x.shape[:-1]) if x.ndim > 1 else 1
@@ -133,7 +189,14 @@ def linear(input: Any, weight: Any, bias: Any = None) -> jax.Array:
 
 
 def bilinear(input1: Any, input2: Any, weight: Any, bias: Any = None) -> jax.Array:
-    """``F.bilinear``: ``y_k = x1^T W_k x2 + b_k`` with ``weight`` of shape ``(out, in1, in2)``."""
+    """``F.bilinear``: ``y_k = x1^T W_k x2 + b_k`` with ``weight`` of shape ``(out, in1, in2)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.bilinear(jnp.ones((5, 3)), jnp.ones((5, 4)), jnp.ones((2, 3, 4))).shape
+        (5, 2)
+    """
     x1, x2, w = jnp.asarray(input1), jnp.asarray(input2), jnp.asarray(weight)
     if x1.shape[-1] != w.shape[1]:
         raise RuntimeError(
@@ -175,6 +238,16 @@ def dropout(
     (``compat.manual_seed``) is used — eagerly only: under ``jit`` pass ``key`` (or use ``nn.Dropout``,
     which holds its own ``nnx.Rngs``). Torch's masks come from another generator, so only the
     distribution and the scaling are torch's.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> import jax
+        >>> y = F.dropout(jnp.ones(4), 0.5, key=jax.random.key(0))
+        >>> set(y.tolist()) <= {0.0, 2.0}  # zeroed or scaled by 1 / (1 - p)
+        True
+        >>> F.dropout(jnp.ones(2), 0.5, training=False).tolist()
+        [1.0, 1.0]
     """
     check_dropout_p(p)
     x = jnp.asarray(input)
@@ -204,6 +277,12 @@ def embedding(
     ``padding_idx``: that row gets no gradient (as torch). ``max_norm`` (which renormalises ``weight`` in
     place in torch) and ``scale_grad_by_freq`` are not supported; ``sparse`` is accepted (gradients are
     dense).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.embedding(jnp.array([2, 0]), jnp.arange(6.0).reshape(3, 2)).tolist()
+        [[4.0, 5.0], [0.0, 1.0]]
     """
     if max_norm is not None or scale_grad_by_freq:
         raise NotImplementedError("embedding: max_norm and scale_grad_by_freq are not supported")
@@ -236,7 +315,14 @@ def _torch_tensor_type(dtype: Any) -> str:
 
 
 def one_hot(tensor: Any, num_classes: int = -1) -> jax.Array:
-    """``F.one_hot``: ``(*, num_classes)`` integer array (``num_classes=-1``: ``max + 1``, eager only)."""
+    """``F.one_hot``: ``(*, num_classes)`` integer array (``num_classes=-1``: ``max + 1``, eager only).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.one_hot(jnp.array([0, 2]), 3).tolist()
+        [[1, 0, 0], [0, 0, 1]]
+    """
     idx = jnp.asarray(tensor)
     if not jnp.issubdtype(idx.dtype, jnp.integer):
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")

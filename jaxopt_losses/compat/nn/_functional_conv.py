@@ -109,7 +109,14 @@ def conv1d(
     groups: int = 1,
 ) -> jax.Array:
     """``F.conv1d``: input ``(N, C_in, L)`` (or ``(C_in, L)``), weight ``(C_out, C_in / groups, k)``;
-    ``padding`` an int, a tuple, ``'same'`` or ``'valid'``."""
+    ``padding`` an int, a tuple, ``'same'`` or ``'valid'``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.conv1d(jnp.ones((1, 1, 5)), jnp.ones((1, 1, 3))).tolist()
+        [[[3.0, 3.0, 3.0]]]
+    """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
 
 
@@ -123,7 +130,14 @@ def conv2d(
     groups: int = 1,
 ) -> jax.Array:
     """``F.conv2d``: input ``(N, C_in, H, W)`` (or ``(C_in, H, W)``), weight ``(C_out, C_in / groups, kh,
-    kw)``; ``padding`` an int, a pair, ``'same'`` or ``'valid'``."""
+    kw)``; ``padding`` an int, a pair, ``'same'`` or ``'valid'``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.conv2d(jnp.ones((1, 2, 4, 4)), jnp.ones((3, 2, 3, 3)), padding="same").shape
+        (1, 3, 4, 4)
+    """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
 
 
@@ -138,7 +152,14 @@ def conv_transpose2d(
     dilation: Size = 1,
 ) -> jax.Array:
     """``F.conv_transpose2d``: weight ``(C_in, C_out / groups, kh, kw)``; output size
-    ``(H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``."""
+    ``(H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.conv_transpose2d(jnp.ones((1, 2, 3, 3)), jnp.ones((2, 4, 2, 2)), stride=2).shape
+        (1, 4, 6, 6)
+    """
     nd = 2
     x, w = jnp.asarray(input), jnp.asarray(weight)
     x, unbatched = _batched(x, nd, "conv_transpose2d")
@@ -262,7 +283,14 @@ def max_pool1d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> jax.Array:
-    """``F.max_pool1d`` on ``(N, C, L)`` / ``(C, L)`` (padding counts as ``-inf``)."""
+    """``F.max_pool1d`` on ``(N, C, L)`` / ``(C, L)`` (padding counts as ``-inf``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.max_pool1d(jnp.arange(4.0).reshape(1, 1, 4), 2).tolist()
+        [[[1.0, 3.0]]]
+    """
     return _max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
@@ -275,7 +303,14 @@ def max_pool2d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> jax.Array:
-    """``F.max_pool2d`` on ``(N, C, H, W)`` / ``(C, H, W)``; ``stride`` defaults to ``kernel_size``."""
+    """``F.max_pool2d`` on ``(N, C, H, W)`` / ``(C, H, W)``; ``stride`` defaults to ``kernel_size``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.max_pool2d(jnp.ones((1, 1, 4, 4)), 2, stride=1).shape
+        (1, 1, 3, 3)
+    """
     return _max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
@@ -321,7 +356,14 @@ def avg_pool1d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> jax.Array:
-    """``F.avg_pool1d`` on ``(N, C, L)`` / ``(C, L)``."""
+    """``F.avg_pool1d`` on ``(N, C, L)`` / ``(C, L)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.avg_pool1d(jnp.arange(4.0).reshape(1, 1, 4), 2).tolist()
+        [[[0.5, 2.5]]]
+    """
     return _avg_pool(input, 1, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
 
 
@@ -335,7 +377,14 @@ def avg_pool2d(
     divisor_override: int | None = None,
 ) -> jax.Array:
     """``F.avg_pool2d`` on ``(N, C, H, W)`` / ``(C, H, W)``: torch's divisors for ``count_include_pad``,
-    ``ceil_mode`` and ``divisor_override``."""
+    ``ceil_mode`` and ``divisor_override``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.avg_pool2d(jnp.ones((1, 1, 4, 4)), 2).shape
+        (1, 1, 2, 2)
+    """
     return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
@@ -378,12 +427,26 @@ def ntuple_none(v: Any, n: int) -> tuple[Any, ...]:
 
 
 def adaptive_avg_pool1d(input: Any, output_size: Any) -> jax.Array:
-    """``F.adaptive_avg_pool1d``: torch's windows ``[floor(i L / o), ceil((i + 1) L / o))``."""
+    """``F.adaptive_avg_pool1d``: torch's windows ``[floor(i L / o), ceil((i + 1) L / o))``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.adaptive_avg_pool1d(jnp.arange(4.0).reshape(1, 1, 4), 2).tolist()
+        [[[0.5, 2.5]]]
+    """
     return _adaptive_avg(input, 1, output_size)
 
 
 def adaptive_avg_pool2d(input: Any, output_size: Any) -> jax.Array:
-    """``F.adaptive_avg_pool2d``: torch's windows per spatial dim; ``None`` in ``output_size`` keeps it."""
+    """``F.adaptive_avg_pool2d``: torch's windows per spatial dim; ``None`` in ``output_size`` keeps it.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.adaptive_avg_pool2d(jnp.ones((1, 3, 5, 5)), (2, 2)).shape
+        (1, 3, 2, 2)
+    """
     return _adaptive_avg(input, 2, output_size)
 
 
@@ -395,7 +458,14 @@ _NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> jax.Array:
     """``F.pad``: ``pad`` lists (left, right) pairs from the last dimension backwards; modes
-    ``'constant'`` (negative pads crop), ``'reflect'``, ``'replicate'``, ``'circular'``."""
+    ``'constant'`` (negative pads crop), ``'reflect'``, ``'replicate'``, ``'circular'``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.pad(jnp.ones((1, 2)), (1, 1)).tolist()
+        [[0.0, 1.0, 1.0, 0.0]]
+    """
     x = jnp.asarray(input)
     if len(pad) % 2 != 0:
         raise RuntimeError("Padding length must be divisible by 2")

@@ -37,6 +37,15 @@ def batch_norm_stats(
     (``running = (1 - momentum) * running + momentum * batch``). Evaluation: normalise with the running
     statistics. ``momentum`` may be a traced scalar (the layers pass ``1 / num_batches_tracked`` for
     ``momentum=None``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> y, mean, var = F.batch_norm_stats(
+        ...     jnp.array([[1.0], [3.0]]), jnp.zeros(1), jnp.ones(1), training=True, momentum=1.0
+        ... )
+        >>> mean.tolist(), var.tolist()  # the new running stats (unbiased variance, as torch)
+        ([2.0], [2.0])
     """
     x = jnp.asarray(input)
     if x.ndim < 2:
@@ -100,6 +109,12 @@ def batch_norm(
     As in torch, training mode updates the running statistics in place — possible here when they are
     ``nnx.Variable`` s (e.g. a ``BatchNorm`` layer's buffers); plain arrays cannot be updated (use
     :func:`batch_norm_stats`, which returns the new values).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.batch_norm(jnp.ones((4, 3)), jnp.zeros(3), jnp.ones(3)).shape  # eval: running stats
+        (4, 3)
     """
     rm = running_mean.get_value() if hasattr(running_mean, "get_value") else running_mean
     rv = running_var.get_value() if hasattr(running_var, "get_value") else running_var
@@ -114,7 +129,14 @@ def batch_norm(
 def layer_norm(
     input: Any, normalized_shape: Sequence[int] | int, weight: Any = None, bias: Any = None, eps: float = 1e-5
 ) -> jax.Array:
-    """``F.layer_norm`` over the trailing ``normalized_shape`` dimensions."""
+    """``F.layer_norm`` over the trailing ``normalized_shape`` dimensions.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.layer_norm(jnp.ones((2, 3)), (3,)).shape
+        (2, 3)
+    """
     x = jnp.asarray(input)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
@@ -137,7 +159,14 @@ def layer_norm(
 def group_norm(
     input: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5
 ) -> jax.Array:
-    """``F.group_norm``: statistics over each group of ``C / num_groups`` channels and the spatial axes."""
+    """``F.group_norm``: statistics over each group of ``C / num_groups`` channels and the spatial axes.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> F.group_norm(jnp.ones((1, 4, 3)), 2).shape
+        (1, 4, 3)
+    """
     x = jnp.asarray(input)
     if x.ndim < 2:
         raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {x.ndim}")

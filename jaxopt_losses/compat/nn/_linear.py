@@ -23,7 +23,14 @@ def check_sizes(shape: tuple[int, ...]) -> None:
 
 
 class Identity(Module):
-    """``torch.nn.Identity(*args, **kwargs)``: returns its input (arguments are ignored, as in torch)."""
+    """``torch.nn.Identity(*args, **kwargs)``: returns its input (arguments are ignored, as in torch).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.Identity()(jnp.ones(2)).tolist()
+        [1.0, 1.0]
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -85,6 +92,12 @@ class Bilinear(Module):
     ``U(-1/sqrt(in1_features), 1/sqrt(in1_features))`` for weight and bias (torch's).
 
     Parity with torch.nn.Bilinear: names, shapes, init distribution, outputs and gradients.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.Bilinear(3, 4, 2)(jnp.ones((5, 3)), jnp.ones((5, 4))).shape
+        (5, 2)
     """
 
     def __init__(
@@ -137,7 +150,14 @@ class Flatten(Module):
 
 class Unflatten(Module):
     """``torch.nn.Unflatten(dim, unflattened_size)``: splits ``dim`` into ``unflattened_size`` (one ``-1``
-    allowed)."""
+    allowed).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.Unflatten(1, (2, 3))(jnp.ones((4, 6))).shape
+        (4, 2, 3)
+    """
 
     def __init__(self, dim: int, unflattened_size: Any) -> None:
         super().__init__()
@@ -170,6 +190,12 @@ class Embedding(Module):
     zeroed; that row never receives a gradient. ``max_norm`` and ``scale_grad_by_freq`` are not supported.
 
     Parity with torch.nn.Embedding: names, shapes, init, outputs and gradients (padding row included).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.Embedding(10, 3)(jnp.array([1, 2])).shape
+        (2, 3)
     """
 
     def __init__(

@@ -39,7 +39,14 @@ _REGISTRIES = ("_param_names", "_buffer_names", "_module_names")
 
 
 class Parameter(nnx.Param):
-    """A trainable parameter (``torch.nn.Parameter``): an ``nnx.Param``; ``requires_grad`` is True."""
+    """A trainable parameter (``torch.nn.Parameter``): an ``nnx.Param``; ``requires_grad`` is True.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> isinstance(nn.Linear(2, 3).weight, nn.Parameter)
+        True
+    """
 
     @property
     def requires_grad(self) -> bool:
@@ -52,7 +59,16 @@ class Parameter(nnx.Param):
 
 class FrozenParameter(nnx.Variable):
     """A parameter after ``requires_grad_(False)``: still in ``parameters()`` / ``state_dict()``, but not an
-    ``nnx.Param``, so ``nnx.grad`` (default filter ``nnx.Param``) and the optimizers skip it."""
+    ``nnx.Param``, so ``nnx.grad`` (default filter ``nnx.Param``) and the optimizers skip it.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> lin = nn.Linear(2, 3)
+        >>> _ = lin.requires_grad_(False)
+        >>> isinstance(lin.weight, nn.FrozenParameter)
+        True
+    """
 
     @property
     def requires_grad(self) -> bool:
@@ -64,7 +80,14 @@ class FrozenParameter(nnx.Variable):
 
 
 class Buffer(nnx.BatchStat):
-    """A buffer (``register_buffer``): running statistics, counters; not differentiated."""
+    """A buffer (``register_buffer``): running statistics, counters; not differentiated.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> isinstance(nn.BatchNorm1d(2).running_mean, nn.Buffer)
+        True
+    """
 
     @property
     def data(self) -> jax.Array:
@@ -658,6 +681,13 @@ class ModuleList(Module):
     """``torch.nn.ModuleList(modules=None)``: an indexable list of children named ``'0'``, ``'1'``, ...
 
     Parity with torch.nn.ModuleList: names, indexing, ``len``, iteration, ``append`` / ``extend``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(2)])
+        >>> len(layers), [name for name, _ in layers.named_parameters()]
+        (2, ['0.weight', '0.bias', '1.weight', '1.bias'])
     """
 
     def __init__(self, modules: Iterable[nnx.Module] | None = None) -> None:
@@ -713,6 +743,13 @@ class ModuleDict(Module):
 
     Parity with torch.nn.ModuleDict: ``[key]``, ``in``, ``len``, iteration over keys, ``keys`` / ``items`` /
     ``values`` / ``update`` / ``pop``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> d = nn.ModuleDict({"fc": nn.Linear(2, 3), "act": nn.ReLU()})
+        >>> list(d.keys()), [name for name, _ in d.named_parameters()]
+        (['fc', 'act'], ['fc.weight', 'fc.bias'])
     """
 
     def __init__(self, modules: Mapping[str, nnx.Module] | Iterable[tuple[str, nnx.Module]] | None = None):

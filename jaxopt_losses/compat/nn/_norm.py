@@ -114,6 +114,13 @@ class BatchNorm1d(_BatchNorm):
     Parity with torch.nn.BatchNorm1d: names, buffers (``num_batches_tracked`` in the ``state_dict``),
     outputs, gradients and running statistics after several steps, train and eval; torch's errors for a
     wrong rank, channel count or a single value per channel.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> bn = nn.BatchNorm1d(3)
+        >>> bn(jnp.ones((4, 3))).shape, int(bn.num_batches_tracked.get_value())
+        ((4, 3), 1)
     """
 
     def _check_input_dim(self, x: jax.Array) -> None:
@@ -127,6 +134,12 @@ class BatchNorm2d(_BatchNorm):
     otherwise as :class:`BatchNorm1d`.
 
     Parity with torch.nn.BatchNorm2d: as :class:`BatchNorm1d`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.BatchNorm2d(3)(jnp.ones((2, 3, 4, 4))).shape
+        (2, 3, 4, 4)
     """
 
     def _check_input_dim(self, x: jax.Array) -> None:
@@ -140,6 +153,12 @@ class LayerNorm(Module):
     ``bias`` zeros of that shape.
 
     Parity with torch.nn.LayerNorm: names, outputs, gradients, the shape error.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.LayerNorm(3)(jnp.ones((2, 3))).shape
+        (2, 3)
     """
 
     def __init__(
@@ -180,6 +199,12 @@ class GroupNorm(Module):
     bias=True)``.
 
     Parity with torch.nn.GroupNorm: names, outputs, gradients, constructor and input errors.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.GroupNorm(2, 4)(jnp.ones((1, 4, 3))).shape
+        (1, 4, 3)
     """
 
     def __init__(

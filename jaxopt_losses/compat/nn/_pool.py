@@ -47,6 +47,12 @@ class MaxPool1d(_MaxPoolNd):
     ceil_mode=False)`` on ``(N, C, L)`` / ``(C, L)``; padding counts as ``-inf``.
 
     Parity with torch.nn.MaxPool1d: output sizes (``ceil_mode`` included), values and gradients.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.MaxPool1d(2)(jnp.arange(4.0).reshape(1, 1, 4)).tolist()
+        [[[1.0, 3.0]]]
     """
 
     _nd = 1
@@ -58,6 +64,12 @@ class MaxPool2d(_MaxPoolNd):
 
     Parity with torch.nn.MaxPool2d: output sizes (``ceil_mode`` included), values, gradients, and the
     errors for a too-large padding or a too-small output.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.MaxPool2d(2)(jnp.ones((1, 1, 4, 4))).shape
+        (1, 1, 2, 2)
     """
 
     _nd = 2
@@ -68,6 +80,12 @@ class AvgPool1d(Module):
 
     Parity with torch.nn.AvgPool1d: torch's divisors (``count_include_pad``, ``ceil_mode``), values and
     gradients.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.AvgPool1d(2)(jnp.arange(4.0).reshape(1, 1, 4)).tolist()
+        [[[0.5, 2.5]]]
     """
 
     def __init__(
@@ -99,6 +117,12 @@ class AvgPool2d(Module):
 
     Parity with torch.nn.AvgPool2d: torch's divisors (``count_include_pad``, ``ceil_mode``,
     ``divisor_override``), values and gradients.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.AvgPool2d(2)(jnp.ones((1, 1, 4, 4))).shape
+        (1, 1, 2, 2)
     """
 
     def __init__(
@@ -150,6 +174,12 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """``torch.nn.AdaptiveAvgPool1d(output_size)``: torch's windows ``[floor(i L / o), ceil((i + 1) L / o))``.
 
     Parity with torch.nn.AdaptiveAvgPool1d: values and gradients (also for sizes that do not divide).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.AdaptiveAvgPool1d(2)(jnp.arange(4.0).reshape(1, 1, 4)).tolist()
+        [[[0.5, 2.5]]]
     """
 
     _nd = 1
@@ -159,6 +189,12 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """``torch.nn.AdaptiveAvgPool2d(output_size)`` (an int, a pair, ``None`` keeps that size).
 
     Parity with torch.nn.AdaptiveAvgPool2d: values and gradients (also for sizes that do not divide).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.AdaptiveAvgPool2d((2, 2))(jnp.ones((1, 3, 5, 5))).shape
+        (1, 3, 2, 2)
     """
 
     _nd = 2

@@ -69,7 +69,16 @@ def _batched_shape(x: jax.Array, is_batched: bool, batch_dim: int) -> jax.ShapeD
 
 class RNNBase(Module):
     """Base of :class:`RNN`, :class:`LSTM`, :class:`GRU` (``torch.nn.RNNBase``): argument checks, the
-    parameters, ``all_weights``; ``forward`` is in the subclasses."""
+    parameters, ``all_weights``; ``forward`` is in the subclasses.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> isinstance(nn.LSTM(3, 4), nn.RNNBase)
+        True
+        >>> [name for name, _ in nn.GRU(3, 4).named_parameters()]
+        ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']
+    """
 
     def __init__(
         self,
@@ -289,10 +298,12 @@ class RNN(RNNBase):
     Parity with torch.nn.RNN: parameter names, shapes and initial distribution; outputs, ``h_n`` and
     gradients within float32 rounding (tests); torch's argument and input checks and messages.
 
-    Example::
-
-        rnn = nn.RNN(10, 20, 2)
-        output, h_n = rnn(jnp.ones((5, 3, 10)))   # (5, 3, 20), (2, 3, 20)
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> out, h = nn.RNN(3, 4, num_layers=2)(jnp.ones((5, 3)))  # unbatched (L, H_in)
+        >>> out.shape, h.shape
+        ((5, 4), (2, 4))
     """
 
     def __init__(self, *args: Any, rngs: Any = None, **kwargs: Any) -> None:
@@ -327,10 +338,12 @@ class GRU(RNNBase):
     Parity with torch.nn.GRU: parameter names, shapes and initial distribution; outputs, ``h_n`` and
     gradients within float32 rounding (tests); torch's argument and input checks and messages.
 
-    Example::
-
-        gru = nn.GRU(10, 20, batch_first=True)
-        output, h_n = gru(jnp.ones((3, 5, 10)))   # (3, 5, 20), (1, 3, 20)
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> out, h = nn.GRU(3, 4)(jnp.ones((5, 2, 3)))  # (L, N, H_in)
+        >>> out.shape, h.shape
+        ((5, 2, 4), (1, 2, 4))
     """
 
     def __init__(self, *args: Any, rngs: Any = None, **kwargs: Any) -> None:
@@ -355,10 +368,12 @@ class LSTM(RNNBase):
     Parity with torch.nn.LSTM: parameter names, shapes and initial distribution; outputs, ``(h_n, c_n)``
     and gradients within float32 rounding (tests); torch's argument and input checks and messages.
 
-    Example::
-
-        lstm = nn.LSTM(10, 20, num_layers=2, batch_first=True)
-        output, (h_n, c_n) = lstm(jnp.ones((3, 5, 10)))   # (3, 5, 20), (2, 3, 20), (2, 3, 20)
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> out, (h, c) = nn.LSTM(3, 4, batch_first=True)(jnp.ones((2, 5, 3)))
+        >>> out.shape, h.shape, c.shape
+        ((2, 5, 4), (1, 2, 4), (1, 2, 4))
     """
 
     def __init__(self, *args: Any, rngs: Any = None, **kwargs: Any) -> None:
@@ -402,7 +417,14 @@ class LSTM(RNNBase):
 
 class RNNCellBase(Module):
     """Base of the cells (``torch.nn.RNNCellBase``): ``weight_ih`` ``(chunks * hidden, input)``,
-    ``weight_hh`` ``(chunks * hidden, hidden)``, ``bias_ih``, ``bias_hh`` (``None`` with ``bias=False``)."""
+    ``weight_hh`` ``(chunks * hidden, hidden)``, ``bias_ih``, ``bias_hh`` (``None`` with ``bias=False``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> [name for name, _ in nn.RNNCell(3, 4).named_parameters()]
+        ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']
+    """
 
     # Set by _init_parameters / register_parameter (the biases are None with bias=False: uses check it).
     weight_ih: Parameter
@@ -508,10 +530,11 @@ class RNNCell(RNNCellBase):
     {_CELL_ARGS.format(extra=chr(10) + "        nonlinearity: ``'tanh'`` or ``'relu'``. Default: ``'tanh'``")}
     Parity with torch.nn.RNNCell: names, shapes, initial distribution, values and gradients (tests), checks.
 
-    Example::
-
-        cell = nn.RNNCell(10, 20)
-        h = cell(jnp.ones((3, 10)))   # (3, 20)
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.RNNCell(3, 4, nonlinearity="relu")(jnp.ones((2, 3))).shape
+        (2, 4)
     """
 
     def __init__(
@@ -545,10 +568,12 @@ class LSTMCell(RNNCellBase):
     {_CELL_ARGS.format(extra="")}
     Parity with torch.nn.LSTMCell: names, shapes, initial distribution, values and gradients (tests), checks.
 
-    Example::
-
-        cell = nn.LSTMCell(10, 20)
-        h, c = cell(jnp.ones((3, 10)))   # (3, 20), (3, 20)
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> h, c = nn.LSTMCell(3, 4)(jnp.ones((2, 3)))
+        >>> h.shape, c.shape
+        ((2, 4), (2, 4))
     """
 
     def __init__(
@@ -575,10 +600,11 @@ class GRUCell(RNNCellBase):
     {_CELL_ARGS.format(extra="")}
     Parity with torch.nn.GRUCell: names, shapes, initial distribution, values and gradients (tests), checks.
 
-    Example::
-
-        cell = nn.GRUCell(10, 20)
-        h = cell(jnp.ones((3, 10)))   # (3, 20)
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> nn.GRUCell(3, 4)(jnp.ones((2, 3))).shape
+        (2, 4)
     """
 
     def __init__(

@@ -38,6 +38,7 @@ class OptState(Enum):
         >>> [s.name for s in OptState]
         ['READY', 'UNSCALED', 'STEPPED']
     """
+
     READY = 0
     UNSCALED = 1
     STEPPED = 2

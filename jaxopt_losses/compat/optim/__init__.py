@@ -242,4 +242,4 @@ del _name, _factory, _defaults, _step_key
 Muon._static_keys = Muon._static_keys | {"eps"}  # noqa: F821  (the factory jits Newton-Schulz with eps static)
 Adagrad._eager_state = True  # noqa: F821  (torch's Adagrad creates every parameter's state in __init__)
 
-__all__ = sorted([*_SPECS, "LBFGS", "Optimizer", "lr_scheduler"])
+__all__ = sorted([*_SPECS, "LBFGS", "Optimizer", "lr_scheduler", "swa_utils"])

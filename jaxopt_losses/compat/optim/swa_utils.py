@@ -80,6 +80,15 @@ class AveragedModel:
 
     Parity with torch.optim.swa_utils.AveragedModel: the arithmetic is :func:`jaxopt_losses.swa.update`
     (jitted once per instance).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.optim.swa_utils import AveragedModel
+        >>> swa_model = AveragedModel({"w": jnp.zeros(2)})
+        >>> swa_model.update_parameters({"w": jnp.ones(2)})  # the first call copies
+        >>> swa_model.update_parameters({"w": jnp.full(2, 3.0)})
+        >>> int(swa_model.n_averaged), swa_model.state_dict()["module.w"].tolist()
+        (2, [2.0, 2.0])
     """
 
     def __init__(
@@ -197,7 +206,17 @@ class AveragedModel:
 
 def update_bn(loader: Any, model: Any, device: Any = None) -> None:
     """``torch.optim.swa_utils.update_bn``: :func:`jaxopt_losses.swa.update_bn` (an :class:`AveragedModel`
-    is updated through its ``module``)."""
+    is updated through its ``module``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> from jaxopt_losses.compat.optim import swa_utils
+        >>> swa_model = swa_utils.AveragedModel(nn.BatchNorm1d(3))
+        >>> swa_utils.update_bn([jnp.ones((4, 3)), jnp.ones((4, 3))], swa_model)
+        >>> int(swa_model.module.num_batches_tracked.get_value())
+        2
+    """
     if isinstance(model, AveragedModel):
         model = model.module
     _swa.update_bn(loader, model, device)
@@ -212,6 +231,19 @@ class SWALR(LRScheduler):
     takes over from whatever another scheduler left), in Python floats with torch's formula, so the values
     are torch's. The pure schedule is :func:`jaxopt_losses.swa.swa_lr`. ``state_dict`` / ``load_state_dict``
     exchange torch's entries.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import jaxopt_losses.compat as torch
+        >>> opt = torch.optim.SGD([jnp.zeros(2)], lr=0.5)
+        >>> sched = torch.optim.swa_utils.SWALR(opt, swa_lr=0.05, anneal_epochs=2, anneal_strategy="linear")
+        >>> lrs = []
+        >>> for _ in range(3):
+        ...     opt.step([jnp.zeros(2)])
+        ...     sched.step()
+        ...     lrs.append(opt.param_groups[0]["lr"])
+        >>> lrs  # torch's values
+        [0.275, 0.05, 0.05]
     """
 
     def __init__(

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_losses.optim import _fused
 from jaxopt_losses.optim._base import (
     Array,
     ScalarOrSchedule,
@@ -135,4 +136,20 @@ def adagrad(
             count=increment(state.count), sum=treedef.unflatten(new_sums)
         )
 
+    if fused:
+        update_fn = _fused_update(lr, lr_decay, weight_decay, eps, maximize)
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _fused_update(lr, lr_decay, weight_decay, eps, maximize):
+    """``update`` running torch's fused CPU Adagrad kernel (see :mod:`jaxopt_losses.optim._fused`)."""
+    _fused.require("adagrad")
+    static = lambda what, v: _fused.static_hyperparameter(what, "adagrad", v)
+    attrs = dict(
+        lr_decay=static("lr_decay", lr_decay),
+        weight_decay=static("weight_decay", weight_decay),
+        eps=static("eps", eps),
+        maximize=bool(maximize),
+    )
+    rebuild = lambda count, b: AdagradState(count, *b)
+    return _fused.make_update("adagrad", "adagrad", lr, attrs, lambda s: [s.sum], rebuild)

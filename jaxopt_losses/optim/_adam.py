@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_losses.optim import _fused
 from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
@@ -178,7 +179,28 @@ def _adam_core(
         u, m, v, x = (treedef.unflatten([o[i] for o in outs]) for i in range(4))
         return u, AdamState(count=step, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=x if amsgrad else None)
 
+    if fused:
+        update_fn = _fused_update(
+            lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay, name
+        )
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _fused_update(lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay, name):
+    """``update`` running torch's fused CPU Adam kernel (see :mod:`jaxopt_losses.optim._fused`)."""
+    _fused.require(name)
+    static = lambda what, v: _fused.static_hyperparameter(what, name, v)
+    attrs = dict(
+        beta1=static("betas[0]", betas[0]),
+        beta2=static("betas[1]", betas[1]),
+        weight_decay=static("weight_decay", weight_decay),
+        eps=static("eps", eps),
+        amsgrad=bool(amsgrad),
+        maximize=bool(maximize),
+        adamw=bool(decoupled_weight_decay),
+    )
+    buffers = lambda s: [s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq]
+    return _fused.make_update("adam", name, lr, attrs, buffers, lambda count, b: AdamState(count, *b))
 
 
 def adam(

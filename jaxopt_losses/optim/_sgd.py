@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_losses.optim import _fused
 from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
@@ -158,4 +159,21 @@ def sgd(
         new_buf = treedef.unflatten([b for _, b in pairs]) if has_buffer else None
         return updates, SGDState(count=increment(count), momentum_buffer=new_buf)
 
+    if fused:
+        update_fn = _fused_update(lr, momentum, dampening, weight_decay, nesterov, maximize)
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _fused_update(lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """``update`` running torch's fused CPU SGD kernel (see :mod:`jaxopt_losses.optim._fused`)."""
+    _fused.require("sgd")
+    static = lambda what, v: _fused.static_hyperparameter(what, "sgd", v)
+    attrs = dict(
+        momentum=static("momentum", momentum),
+        dampening=static("dampening", dampening),
+        weight_decay=static("weight_decay", weight_decay),
+        nesterov=bool(nesterov),
+        maximize=bool(maximize),
+    )
+    buffers = lambda s: [s.momentum_buffer]
+    return _fused.make_update("sgd", "sgd", lr, attrs, buffers, lambda count, b: SGDState(count, *b))

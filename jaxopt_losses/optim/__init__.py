@@ -37,6 +37,7 @@ _EXPORTS = {
     "SparseAdamState": "._sparse_adam",
     "lbfgs": "._lbfgs",
     "LBFGSState": "._lbfgs",
+    "apply_step": "._fused",
 }
 
 __all__ = sorted(_EXPORTS)

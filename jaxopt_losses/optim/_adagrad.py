@@ -66,7 +66,10 @@ def adagrad(
         weight_decay: L2 penalty :math:`\lambda` added to the gradient (default: 0).
         initial_accumulator_value: initial value :math:`\tau` of the sum of squared gradients (default: 0).
         eps: added to :math:`\sqrt{\mathrm{sum}_t}` (outside the square root, as torch does) (default: 1e-10).
-        foreach, differentiable, fused: torch implementation switches; accepted and ignored (torch's
+        fused: ``True`` runs torch's fused CPU kernel natively, bit-identical to torch's ``fused=True``
+          (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
+          default None: the pure-XLA path.
+        foreach, differentiable: torch implementation switches; accepted and ignored (torch's
             ``RuntimeError`` for ``fused`` with ``differentiable`` or ``foreach`` is kept).
         maximize: maximize the objective instead of minimizing it (default: False).
 

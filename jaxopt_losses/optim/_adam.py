@@ -239,8 +239,11 @@ def adam(
       maximize: maximize the objective instead of minimizing (default: False).
       decoupled_weight_decay: decay the parameter (``param *= 1 - lr * weight_decay``) instead of adding
         ``weight_decay * param`` to the gradient, i.e. AdamW (default: False).
-      foreach, capturable, differentiable, fused: torch implementation switches; accepted and ignored
-        (torch's errors for incompatible combinations are raised).
+      fused: ``True`` runs torch's fused CPU kernel natively, bit-identical to torch's ``fused=True``
+        (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
+        default None: the pure-XLA path.
+      foreach, capturable, differentiable: torch implementation switches; accepted and ignored (torch's
+        errors for incompatible combinations are raised).
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`AdamState`.
@@ -316,7 +319,10 @@ def adamw(
       weight_decay: decoupled weight decay coefficient (default: 1e-2).
       amsgrad: use the AMSGrad variant (default: False).
       maximize: maximize the objective instead of minimizing (default: False).
-      foreach, capturable, differentiable, fused: accepted and ignored.
+      fused: ``True`` runs torch's fused CPU kernel natively, bit-identical to torch's ``fused=True``
+        (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
+        default None: the pure-XLA path.
+      foreach, capturable, differentiable: accepted and ignored.
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`AdamState`.

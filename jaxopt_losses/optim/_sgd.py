@@ -75,8 +75,12 @@ def sgd(
       weight_decay: weight decay (L2 penalty) (default: 0).
       nesterov: enables Nesterov momentum; needs ``momentum > 0`` and zero dampening (default: False).
       maximize: maximize the objective instead of minimizing (default: False).
-      foreach, differentiable, fused: torch implementation switches; accepted and ignored (torch's
-        errors for incompatible combinations are raised).
+      fused: ``True`` runs torch's fused CPU kernel natively, bit-identical to torch's ``fused=True``
+        (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
+        default None: the pure-XLA path. float32/float64 only: torch 2.13's fused SGD leaves bfloat16/float16
+        parameters unchanged (a torch bug), so those raise.
+      foreach, differentiable: torch implementation switches; accepted and ignored (torch's errors for
+        incompatible combinations are raised).
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`SGDState`.

@@ -170,6 +170,15 @@ def test_lr_as_array(name):
         np.testing.assert_array_equal(_bits(a), _bits(b.detach().numpy()))
 
 
+def test_apply_step_of_any_transformation_is_update_then_apply_updates():
+    tx = optax.chain(adam(lr=0.01, fused=True))  # wrapped: the kernel runs through update
+    params = {"w": jnp.linspace(-1.0, 1.0, 12)}
+    grads = {"w": jnp.full(12, 0.5)}
+    updates, _ = tx.update(grads, tx.init(params), params)
+    new_params, _ = apply_step(tx, grads, tx.init(params), params)
+    np.testing.assert_array_equal(np.asarray(new_params["w"]), np.asarray(params["w"] + updates["w"]))
+
+
 def test_in_place_with_donation_and_no_recompile():
     tx = adam(lr=0.01, fused=True)
     params = {"w": jnp.ones((64, 33)), "b": jnp.zeros(33)}

@@ -245,7 +245,11 @@ def apply_step(tx: optax.GradientTransformation, grads: Any, state: Any, params:
     For a transformation built with ``fused=True`` (``adam``, ``adamw``, ``sgd``, ``adagrad``) the kernel
     writes the new parameters in place: donate ``params`` and ``state`` to the jitted train step and the
     step is one pass over memory, bit-identical to torch's ``fused=True``. For any other transformation it
-    is ``tx.update`` followed by :func:`optax.apply_updates`.
+    is ``tx.update`` followed by :func:`optax.apply_updates` (so also for a fused transformation wrapped
+    by optax, e.g. in :func:`optax.chain`, which then runs the kernel through ``update``).
+
+    Parity with torch.optim's ``step()``: the parameters and state after a fused step are torch's
+    ``fused=True`` results bit for bit (``tests/test_fused.py``).
 
     Example:
       >>> import jax, jax.numpy as jnp

@@ -34,6 +34,11 @@ CONFIGS = {
     "muon": lambda: optim.muon(0.02),
     "sparse_adam": lambda: optim.sparse_adam(1e-2),
     "lbfgs": lambda: optim.lbfgs(max_iter=3, history_size=2),
+    "param_groups": lambda: optim.param_groups(
+        optim.sgd, lambda path, v: path[-1], {"w": {"lr": 0.05}, "b": {"momentum": 0.9}}, lr=0.01
+    ),
+    "masked_weight_decay": lambda: optim.masked_weight_decay(optim.adamw, lr=1e-2, weight_decay=0.1),
+    "muon_with": lambda: optim.muon_with(lr=0.02),
 }
 
 RNG = np.random.default_rng(0)
@@ -72,7 +77,8 @@ def assert_bitwise(a, b):
 
 
 def test_every_optimizer_is_covered():
-    assert set(CONFIGS) == {n for n in optim.__all__ if n.islower() and n != "asgd_averaged_params"}
+    not_optimizers = {"asgd_averaged_params", "decay_mask"}
+    assert set(CONFIGS) == {n for n in optim.__all__ if n.islower() and n not in not_optimizers}
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))

@@ -26,7 +26,7 @@ Importing this package never imports torch.
 
 import importlib
 
-_SUBMODULES = ("optim", "nn")
+_SUBMODULES = ("optim", "nn", "amp")
 __all__ = list(_SUBMODULES)
 
 

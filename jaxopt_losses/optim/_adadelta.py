@@ -16,6 +16,7 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     is_zero,
     param_leaves,
     resolve,
@@ -34,6 +35,7 @@ class AdadeltaState(NamedTuple):
     acc_delta: Any
 
 
+@injectable()
 def adadelta(
     lr: ScalarOrSchedule = 1.0,
     rho: float = 0.9,

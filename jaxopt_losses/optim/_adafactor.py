@@ -15,6 +15,7 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     is_zero,
     resolve,
     zeros_like,
@@ -42,6 +43,7 @@ def _is_none(x: Any) -> bool:
     return x is None
 
 
+@injectable(eps=("eps1", "eps2"))
 def adafactor(
     lr: ScalarOrSchedule = 1e-2,
     beta2_decay: float = -0.8,

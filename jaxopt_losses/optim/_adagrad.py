@@ -19,6 +19,7 @@ from jaxopt_losses.optim._base import (
     full_like_tree,
     increment,
     init_count,
+    injectable,
     is_zero,
     param_leaves,
     resolve,
@@ -35,6 +36,7 @@ class AdagradState(NamedTuple):
     sum: Any
 
 
+@injectable()
 def adagrad(
     lr: ScalarOrSchedule = 1e-2,
     lr_decay: float = 0,

@@ -19,6 +19,7 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     resolve,
     zeros_like_tree,
 )
@@ -203,6 +204,7 @@ def _fused_update(lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_wei
     return _fused.make_update("adam", name, lr, attrs, buffers, lambda count, b: AdamState(count, *b))
 
 
+@injectable(betas=("beta1", "beta2"))
 def adam(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[ScalarOrSchedule, ScalarOrSchedule] = (0.9, 0.999),
@@ -287,6 +289,7 @@ def adam(
     )
 
 
+@injectable(betas=("beta1", "beta2"))
 def adamw(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[ScalarOrSchedule, ScalarOrSchedule] = (0.9, 0.999),

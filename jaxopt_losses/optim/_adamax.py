@@ -15,6 +15,7 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     is_zero,
     param_leaves,
     resolve,
@@ -33,6 +34,7 @@ class AdamaxState(NamedTuple):
     exp_inf: Any
 
 
+@injectable(betas=("beta1", "beta2"))
 def adamax(
     lr: ScalarOrSchedule = 2e-3,
     betas: tuple[float, float] = (0.9, 0.999),

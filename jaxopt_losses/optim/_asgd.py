@@ -16,6 +16,7 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     is_zero,
     resolve,
     zeros_like_tree,
@@ -42,6 +43,7 @@ def asgd_averaged_params(state: ASGDState) -> Any:
     return state.ax
 
 
+@injectable()
 def asgd(
     lr: ScalarOrSchedule = 1e-2,
     lambd: float = 1e-4,

@@ -16,6 +16,12 @@ Conventions every optimizer in :mod:`jaxopt_losses.optim` follows:
   ``momentum_buffer``, ...); a buffer torch does not allocate is ``None``. State leaves keep each
   parameter's dtype and, being built with :func:`zeros_like` / :func:`full_like`, its sharding (also under
   ``jax.jit(tx.init)``).
+* Every numeric hyperparameter can be driven by :func:`optax.inject_hyperparams` (:func:`injectable`): pairs
+  (``betas``, Rprop's ``etas`` / ``step_sizes``, Adafactor's ``eps``) are tuples, which optax keeps static,
+  so each factory also takes their elements as keywords (``beta1=``, ``beta2=``, ...), and ``learning_rate=``
+  as an alias of ``lr`` (so ``state.hyperparams['learning_rate']`` is there for optax-style code). Integers
+  that fix array shapes (L-BFGS's ``history_size``, ``max_iter``, ``max_eval``) must be named in
+  ``inject_hyperparams``'s ``static_args``; Muon's ``ns_steps`` may be injected (a ``fori_loop``).
 * ``update(grads, state, params)`` returns updates with each leaf in the parameter's dtype; the caller
   applies them with :func:`optax.apply_updates`. Updates are computed as ``new_param - param`` would be in
   torch, i.e. the new parameter is ``param + update``.
@@ -23,6 +29,8 @@ Conventions every optimizer in :mod:`jaxopt_losses.optim` follows:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -157,3 +165,50 @@ def init_count() -> Array:
 
 def increment(count: Array) -> Array:
     return count + jnp.asarray(1, jnp.int32)
+
+
+def injectable(**pairs: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a factory so :func:`optax.inject_hyperparams` reaches every numeric hyperparameter.
+
+    Adds keyword-only arguments (default None, meaning "not given"): ``learning_rate``, an alias of ``lr``
+    (optax's name: with ``inject_hyperparams(adam)(learning_rate=1e-3)`` the state has
+    ``hyperparams['learning_rate']``), and, for each tuple argument ``name`` of ``pairs``, one keyword per
+    element (``betas`` -> ``beta1``, ``beta2``), each replacing that element when given. optax treats
+    tuples as static, numbers and arrays as injectable: ``inject_hyperparams(adam)(beta1=0.9, beta2=0.999)``
+    puts both betas in ``state.hyperparams``. A call without these keywords is the undecorated factory's
+    call (bit for bit).
+
+    Raises ``TypeError`` if ``learning_rate`` is given together with an ``lr`` of a different (concrete)
+    value.
+    """
+
+    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(factory)
+        names = ["learning_rate", *(n for parts in pairs.values() for n in parts)]
+        lr_default = sig.parameters["lr"].default
+
+        @functools.wraps(factory)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given = {n: kwargs.pop(n) for n in names if n in kwargs}
+            given = {n: v for n, v in given.items() if v is not None}
+            if not given:
+                return factory(*args, **kwargs)
+            bound = sig.bind(*args, **kwargs)
+            if "learning_rate" in given:
+                lr = concrete_value(bound.arguments.get("lr", lr_default))
+                if lr is not None and lr not in (float(lr_default), float(np.float32(lr_default))):
+                    raise TypeError(f"{factory.__name__}: pass lr or learning_rate, not both")
+                bound.arguments["lr"] = given["learning_rate"]
+            for name, parts in pairs.items():
+                if any(p in given for p in parts):
+                    current = tuple(bound.arguments.get(name, sig.parameters[name].default))
+                    bound.arguments[name] = tuple(
+                        given.get(p, c) for p, c in zip(parts, current, strict=True)
+                    )
+            return factory(*bound.args, **bound.kwargs)
+
+        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in names]
+        wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

@@ -11,7 +11,15 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from jaxopt_losses.optim._base import ScalarOrSchedule, check, check_tensor_lr, increment, init_count, resolve
+from jaxopt_losses.optim._base import (
+    ScalarOrSchedule,
+    check,
+    check_tensor_lr,
+    increment,
+    init_count,
+    injectable,
+    resolve,
+)
 
 
 class LBFGSState(NamedTuple):
@@ -197,6 +205,7 @@ def _strong_wolfe(obj, t, d, f, g, gtd, max_ls, c1=1e-4, c2=0.9, tolerance_chang
     return z["bf"][low], z["bg"][low], z["bt"][low], z["evals"]
 
 
+@injectable()
 def lbfgs(
     lr: ScalarOrSchedule = 1,
     max_iter: int = 20,

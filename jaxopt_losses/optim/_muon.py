@@ -16,11 +16,12 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     is_zero,
     resolve,
     zeros_like_tree,
 )
-from jaxopt_losses.optim._torch_math import lerp_where
+from jaxopt_losses.optim._torch_math import is_number, lerp_where
 
 EPS = 1e-7
 DEFAULT_A = 3.4445
@@ -51,19 +52,37 @@ def zeropower_via_newtonschulz(
     once, as torch's bfloat16 ``addmm`` does. Returns a bfloat16 matrix of ``grad``'s shape. Always
     compiled (also when the optimizer runs eagerly), so eager and jitted updates round identically.
     """
+    return _orthogonalize(grad, ns_coefficients, jnp.asarray(eps, jnp.bfloat16), ns_steps)
+
+
+@partial(jax.jit, static_argnames=("ns_coefficients",))
+def _zeropower_dynamic(grad, ns_coefficients, ns_steps, eps):
+    """:func:`zeropower_via_newtonschulz` with array ``ns_steps`` / ``eps`` (``optax.inject_hyperparams``):
+    a ``fori_loop`` over the same iteration."""
+    return _orthogonalize(grad, ns_coefficients, jnp.asarray(eps).astype(jnp.bfloat16), ns_steps)
+
+
+def _orthogonalize(grad, ns_coefficients, eps_bf16, ns_steps):
     a, b, c = ns_coefficients
     x = grad.astype(jnp.bfloat16)
     tall = grad.shape[0] > grad.shape[1]
     if tall:
         x = x.T
     norm = jnp.sqrt(jnp.sum(jnp.square(x.astype(jnp.float32)))).astype(jnp.bfloat16)
-    norm = jnp.maximum(norm, jnp.asarray(eps, jnp.bfloat16))
+    norm = jnp.maximum(norm, eps_bf16)
     x = (x.astype(jnp.float32) / norm.astype(jnp.float32)).astype(jnp.bfloat16)
-    for _ in range(ns_steps):
+
+    def iteration(x):
         gram = _bf16_mm(x, x.T).astype(jnp.bfloat16)
         gram32 = gram.astype(jnp.float32)
         gram_update = (b * gram32 + c * _bf16_mm(gram, gram)).astype(jnp.bfloat16)
-        x = (a * x.astype(jnp.float32) + _bf16_mm(gram_update, x)).astype(jnp.bfloat16)
+        return (a * x.astype(jnp.float32) + _bf16_mm(gram_update, x)).astype(jnp.bfloat16)
+
+    if isinstance(ns_steps, int):
+        for _ in range(ns_steps):
+            x = iteration(x)
+    else:
+        x = jax.lax.fori_loop(0, ns_steps, lambda _, x: iteration(x), x)
     if tall:
         x = x.T
     return x
@@ -80,6 +99,7 @@ def _adjust_lr(lr, adjust_lr_fn: str | None, shape: tuple[int, ...]):
     return lr * ratio
 
 
+@injectable()
 def muon(
     lr: ScalarOrSchedule = 1e-3,
     weight_decay: float = 0.1,
@@ -115,10 +135,12 @@ def muon(
         adjust_lr_fn: None, "original" or "match_rms_adamw" (default: None = "original").
 
     Parity with torch.optim.Muon: same defaults, checks and messages (ValueError at construction; a
-    parameter that is not 2-D raises at ``init`` with torch's message; ``ns_steps >= 100`` and a wrong
-    number of coefficients, which torch only reports at the first step, raise at construction here). The
-    orthogonalization is computed in bfloat16 like torch's, so results agree with torch to bfloat16
-    round-off of the update (a few 1e-3 relative of ``lr`` per step at worst), not to float32 precision.
+    parameter that is not 2-D raises at ``init`` with torch's message, naming the JAX shape and
+    :func:`~jaxopt_losses.optim.muon_with`, which pairs Muon with AdamW for such parameters;
+    ``ns_steps >= 100`` and a wrong number of coefficients, which torch only reports at the first step,
+    raise at construction here). The orthogonalization is computed in bfloat16 like torch's, so results
+    agree with torch to bfloat16 round-off of the update (a few 1e-3 relative of ``lr`` per step at
+    worst), not to float32 precision.
     Unlike :func:`optax.contrib.muon`, this applies to 2-D parameters only and uses torch's momentum (lerp),
     normalization and learning-rate adjustment.
 
@@ -136,8 +158,7 @@ def muon(
     check(lambda v: 0.0 <= v, weight_decay, f"weight decay should be >= 0 but is: {weight_decay}")
     if adjust_lr_fn is not None and adjust_lr_fn not in ["original", "match_rms_adamw"]:
         raise ValueError(f"Adjust learning rate function {adjust_lr_fn} is not supported")
-    if ns_steps >= 100:
-        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+    check(lambda v: v < 100, ns_steps, "Number of steps must be less than 100 for computational efficiency")
     if len(ns_coefficients) != 3:
         raise ValueError("Coefficients must be a tuple of exactly 3 values")
 
@@ -145,8 +166,9 @@ def muon(
         for p in jax.tree.leaves(params):
             if p.ndim != 2:
                 raise ValueError(
-                    "Muon only supports 2D parameters whereas we found a parameter with size: "
-                    f"torch.Size({list(p.shape)})"
+                    f"Muon only supports 2D parameters whereas we found a parameter with shape {p.shape}; "
+                    "use jaxopt_losses.optim.muon_with(fallback, ...) to update the other parameters "
+                    "with another optimizer (AdamW by default)"
                 )
         return MuonState(count=init_count(), momentum_buffer=zeros_like_tree(params))
 
@@ -158,7 +180,10 @@ def muon(
         dtype = p.dtype
         buf = lerp_where(buf, g, jnp.asarray(1 - momentum, dtype))
         upd = lerp_where(g, buf, jnp.asarray(momentum, dtype)) if nesterov else buf
-        ortho = zeropower_via_newtonschulz(upd, tuple(ns_coefficients), ns_steps, eps)
+        if isinstance(ns_steps, int) and is_number(eps):
+            ortho = zeropower_via_newtonschulz(upd, tuple(ns_coefficients), ns_steps, eps)
+        else:  # array-valued (optax.inject_hyperparams)
+            ortho = _zeropower_dynamic(upd, tuple(ns_coefficients), ns_steps, eps)
         adjusted = jnp.asarray(_adjust_lr(lr_t, adjust_lr_fn, p.shape), dtype)
         delta = -adjusted * ortho.astype(dtype)
         if is_zero(weight_decay):

@@ -18,6 +18,7 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     is_zero,
     param_leaves,
     resolve,
@@ -47,6 +48,7 @@ def _momentum(beta1: Any, momentum_decay: Any, t: Array) -> Array:
     return beta1 * (1.0 - 0.5 * power)
 
 
+@injectable(betas=("beta1", "beta2"))
 def nadam(
     lr: ScalarOrSchedule = 2e-3,
     betas: tuple[float, float] = (0.9, 0.999),

@@ -17,6 +17,7 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     is_zero,
     param_leaves,
     resolve,
@@ -42,6 +43,7 @@ def _pow(base: Any, t: Array) -> Array:
     return jnp.power(base, t)
 
 
+@injectable(betas=("beta1", "beta2"))
 def radam(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),

@@ -15,6 +15,7 @@ from jaxopt_losses.optim._base import (
     check_tensor_lr,
     increment,
     init_count,
+    injectable,
     is_zero,
     resolve,
     zeros_like_tree,
@@ -45,6 +46,7 @@ class RMSpropState(NamedTuple):
     grad_avg: Any
 
 
+@injectable()
 def rmsprop(
     lr: ScalarOrSchedule = 1e-2,
     alpha: float | Array = 0.99,

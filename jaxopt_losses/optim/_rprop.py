@@ -17,6 +17,7 @@ from jaxopt_losses.optim._base import (
     full_like_tree,
     increment,
     init_count,
+    injectable,
     resolve,
     zeros_like_tree,
 )
@@ -31,6 +32,7 @@ class RpropState(NamedTuple):
     step_size: Any
 
 
+@injectable(etas=("etaminus", "etaplus"), step_sizes=("step_size_min", "step_size_max"))
 def rprop(
     lr: ScalarOrSchedule = 1e-2,
     etas: tuple[float, float] = (0.5, 1.2),

@@ -18,6 +18,7 @@ from jaxopt_losses.optim._base import (
     concrete_value,
     increment,
     init_count,
+    injectable,
     is_zero,
     resolve,
     zeros_like_tree,
@@ -44,6 +45,7 @@ class SGDState(NamedTuple):
     momentum_buffer: Any
 
 
+@injectable()
 def sgd(
     lr: ScalarOrSchedule = 1e-3,
     momentum: ScalarOrSchedule = 0,

@@ -17,6 +17,7 @@ from jaxopt_losses.optim._base import (
     concrete_value,
     increment,
     init_count,
+    injectable,
     resolve,
     zeros_like_tree,
 )
@@ -64,6 +65,7 @@ def _present(g: Any, like: jax.Array) -> tuple[jax.Array, jax.Array]:
     return g, g != 0
 
 
+@injectable(betas=("beta1", "beta2"))
 def sparse_adam(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),

@@ -12,6 +12,7 @@ torch's own) and ``step(closure)`` behave as in torch. See :class:`Optimizer` fo
 """
 
 from jaxopt_losses.compat.optim import lr_scheduler as lr_scheduler
+from jaxopt_losses.compat.optim import swa_utils as swa_utils
 from jaxopt_losses.compat.optim._lbfgs import LBFGS as LBFGS
 from jaxopt_losses.compat.optim._optimizer import Optimizer as Optimizer
 from jaxopt_losses.compat.optim._optimizer import make_optimizer_class

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 
@@ -21,7 +20,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
-    param_leaves,
+    map_leaves,
     resolve,
 )
 from jaxopt_losses.optim._torch_math import as_update, cast_rounder, opmath_dtype, scalar
@@ -111,14 +110,10 @@ def adagrad(
         return AdagradState(count=init_count(), sum=full_like_tree(params, initial_accumulator_value))
 
     def update_fn(updates, state, params=None):
-        leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
-        sums = treedef.flatten_up_to(state.sum)
         # torch: clr = lr / (1 + (step - 1) * lr_decay), with step - 1 == the steps already taken.
         lr_t = resolve(lr, state.count)
 
-        new_updates, new_sums = [], []
-        for g, p, s in zip(leaves, p_leaves, sums, strict=True):
+        def leaf(g, p, s):
             dtype = s.dtype
             cd = opmath_dtype(dtype)
             lr_c, lr_decay_c, wd, eps_c = (scalar(x, cd) for x in (lr_t, lr_decay, weight_decay, eps))
@@ -132,14 +127,17 @@ def adagrad(
             s = r(s.astype(cd) + g * g)
             std = r(r(jnp.sqrt(s)) + eps_c)
             step = -clr * g / std
-            new_sums.append(s.astype(dtype))
+            out_sums = s.astype(dtype)
             if p is None or cd == p.dtype:
-                new_updates.append(step.astype(dtype))
+                out_updates = step.astype(dtype)
             else:
-                new_updates.append(as_update(p.astype(cd) + step, p))
-        return treedef.unflatten(new_updates), AdagradState(
-            count=increment(state.count), sum=treedef.unflatten(new_sums)
+                out_updates = as_update(p.astype(cd) + step, p)
+            return out_updates, out_sums
+
+        updates_tree, (sums_tree,) = map_leaves(
+            leaf, updates, params, [state.sum], params_required=use_wd, message=_NO_PARAMS
         )
+        return updates_tree, AdagradState(count=increment(state.count), sum=sums_tree)
 
     if fused:
         update_fn = _fused_update(lr, lr_decay, weight_decay, eps, maximize)

@@ -20,6 +20,7 @@ from jaxopt_losses.optim._base import (
     increment,
     init_count,
     injectable,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -170,15 +171,9 @@ def _adam_core(
             out_vmax = vmax.astype(p.dtype) if amsgrad else None
             return as_update(new_p, p), m.astype(p.dtype), v.astype(p.dtype), out_vmax
 
-        treedef = jax.tree.structure(grads)
-        g_l = treedef.flatten_up_to(grads)
-        p_l = treedef.flatten_up_to(params)
-        m_l = treedef.flatten_up_to(state.exp_avg)
-        v_l = treedef.flatten_up_to(state.exp_avg_sq)
-        x_l = treedef.flatten_up_to(state.max_exp_avg_sq) if amsgrad else [None] * len(g_l)
-        outs = [leaf(*args) for args in zip(g_l, p_l, m_l, v_l, x_l, strict=True)]
-        u, m, v, x = (treedef.unflatten([o[i] for o in outs]) for i in range(4))
-        return u, AdamState(count=step, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=x if amsgrad else None)
+        moments = [state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq if amsgrad else None]
+        u, (m, v, x) = map_leaves(leaf, grads, params, moments)
+        return u, AdamState(count=step, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=x)
 
     if fused:
         update_fn = _fused_update(

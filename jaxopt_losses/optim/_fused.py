@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxopt_losses.optim._base import concrete_value, increment, resolve
+from jaxopt_losses.optim._base import concrete_value, increment, map_leaves, resolve
 
 Array = jax.Array
 
@@ -188,23 +188,6 @@ def call(
     return new_p, [n if s is not None else None for n, s in zip(new_states, states, strict=True)]
 
 
-def leafwise(
-    grads: Any, params: Any, states: Sequence[Any], step: Callable[..., tuple[Array, list[Any]]]
-) -> tuple[Any, list[Any]]:
-    """Map ``step(g, p, *state_leaves) -> (new_p, new_state_leaves)`` over the leaves of ``grads``; returns
-    the new parameter tree and one tree per state (``None`` for a state that is ``None``)."""
-    treedef = jax.tree.structure(grads)
-    g_l = treedef.flatten_up_to(grads)
-    p_l = treedef.flatten_up_to(params)
-    s_l = [treedef.flatten_up_to(s) if s is not None else [None] * len(g_l) for s in states]
-    outs = [step(g, p, *ss) for g, p, *ss in zip(g_l, p_l, *s_l, strict=True)]
-    new_params = treedef.unflatten([o[0] for o in outs])
-    new_states = [
-        treedef.unflatten([o[1][i] for o in outs]) if s is not None else None for i, s in enumerate(states)
-    ]
-    return new_params, new_states
-
-
 def as_updates(new_params: Any, params: Any) -> Any:
     """``new_param - param`` per leaf, in the parameter's dtype (what ``update`` returns)."""
     return jax.tree.map(lambda n, p: n - p, new_params, params)
@@ -223,12 +206,12 @@ def make_update(
     state ``rebuild(new_count, new_buffers)``. The returned function also carries the in-place step that
     :func:`apply_step` runs."""
 
+    _NO_PARAMS = f"{opt}(fused=True) needs `params` in update (the kernel writes them)."
+
     def step(grads, state, params, in_place):
-        if params is None:
-            raise ValueError(f"{opt}(fused=True) needs `params` in update (the kernel writes them).")
         lr_t = resolve(lr, state.count)
         leaf = lambda g, p, *s: call(kernel, opt, lr_t, state.count, g, p, s, attrs, in_place=in_place)
-        new_params, new_buffers = leafwise(grads, params, buffers(state), leaf)
+        new_params, new_buffers = map_leaves(leaf, grads, params, buffers(state), message=_NO_PARAMS)
         return new_params, rebuild(increment(state.count), new_buffers)
 
     def update_fn(grads, state, params=None):

@@ -20,6 +20,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -155,14 +156,7 @@ def sgd(
             new_p = add_alpha(p32, g, -scalar(lr_t, c), p.dtype)
             return as_update(new_p, p), new_buf
 
-        if has_buffer:
-            out = jax.tree.map(leaf, grads, params, state.momentum_buffer)
-        else:
-            out = jax.tree.map(lambda g, p: leaf(g, p, None), grads, params)
-        treedef = jax.tree.structure(grads)
-        pairs = treedef.flatten_up_to(out)
-        updates = treedef.unflatten([u for u, _ in pairs])
-        new_buf = treedef.unflatten([b for _, b in pairs]) if has_buffer else None
+        updates, (new_buf,) = map_leaves(leaf, grads, params, [state.momentum_buffer if has_buffer else None])
         return updates, SGDState(count=increment(count), momentum_buffer=new_buf)
 
     if fused:

@@ -163,8 +163,8 @@ def call(
     attrs: dict[str, Any],
     *,
     in_place: bool,
-) -> tuple[Array, list[Array | None]]:
-    """Run ``kernel`` on one leaf: returns the new parameter and the new state buffers (``None`` stays
+) -> tuple[Array | None, ...]:
+    """Run ``kernel`` on one leaf: returns ``(new_param, *new_state_buffers)`` (``None`` stays
     ``None``). The state buffers are aliased to the outputs (updated in place when donated); the parameter
     too when ``in_place`` (then the old parameter must not be used afterwards, as in :func:`apply_step`)."""
     _check_leaf(opt, p)
@@ -185,7 +185,7 @@ def call(
     attrs = {k: (np.bool_(v) if isinstance(v, bool) else np.float64(v)) for k, v in attrs.items()}
     outs = fn(*operands, **lr_attrs, **attrs)
     new_p, *new_states = outs
-    return new_p, [n if s is not None else None for n, s in zip(new_states, states, strict=True)]
+    return (new_p, *(n if s is not None else None for n, s in zip(new_states, states, strict=True)))
 
 
 def as_updates(new_params: Any, params: Any) -> Any:

@@ -81,7 +81,7 @@ int64_t torch_vector_bytes() {
 // task the pool starts late finds nothing left and returns (it holds the shared state, not the stack).
 template <typename F>
 void parallel_for(ffi::ThreadPool& pool, int64_t n, int64_t line, F fn) {
-  constexpr int64_t kMinPerThread = int64_t(1) << 15;  // elements; below this threads do not pay
+  constexpr int64_t kMinPerThread = int64_t(1) << 13;  // elements; below this threads do not pay
   int64_t threads = pool.num_threads();
   if (threads <= 1 || n < 2 * kMinPerThread) {
     fn(int64_t(0), n);

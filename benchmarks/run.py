@@ -642,11 +642,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=None, help="timing rounds per contender")
     parser.add_argument("--out", type=Path, default=None, help="where to write the Markdown report")
     parser.add_argument("--no-torch-compile", action="store_true", help="skip torch.compile in train steps")
+    parser.add_argument(
+        "--fused-only",
+        action="store_true",
+        help="only the triad, fused=True vs torch fused (10M/100M) and the train steps; prints, writes --out",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     rounds = args.rounds or (3 if quick else 15)
     machine = machine_description()
     print(machine, flush=True)
+    if args.fused_only:
+        return _fused_only(args, quick, rounds, machine)
     print("triad bandwidth", flush=True)
     bw = triad_bandwidth(1_000_000 if quick else 50_000_000, rounds)
     print("compiled structure", flush=True)
@@ -674,6 +681,31 @@ def main(argv: list[str] | None = None) -> None:
     if out is not None:
         out.write_text(report)
         print(f"wrote {out}", file=sys.stderr)
+
+
+def _fused_only(args, quick, rounds, machine) -> None:
+    """The sections of issue 18 alone (a shorter run on a loaded machine): triad, fused steps, train steps."""
+    load0 = os.getloadavg()[0]
+    bw = triad_bandwidth(1_000_000 if quick else 50_000_000, rounds)
+    sizes = [100_000] if quick else [10_000_000, 100_000_000]
+    opt_rows = bench_optimizers(sizes, [1, 20] if quick else [1, 200], rounds, names=set(OURS_FUSED))
+    torch_compile = not (quick or args.no_torch_compile)
+    train_rows = bench_train_steps(quick, rounds, torch_compile)
+    best = max(bw.values())
+    lines = [
+        f"Machine: {machine}",
+        "",
+        f"Load average {load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the end of this run (2 cores",
+        "shared with other jobs: measured under load). Triad: "
+        + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in bw.items()),
+        "",
+        *render_fused(opt_rows, best),
+        *render_train_steps(train_rows, torch_compile),
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.out is not None:
+        args.out.write_text(report)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@
 
 Sections: memory bandwidth (STREAM-style triad, the roofline), the compiled structure of each optimizer
 step (loop fusions = passes over memory per parameter tensor), optimizer steps (1M/10M/100M float32
-parameters as 1 tensor and as 200 tensors; adam also with an XLA:CPU compiler option), the compat layer's
-step on a small model, loss forward+backward (incl. ctc_loss and linear_cross_entropy),
-linear_cross_entropy peak memory, and compile time of a jitted train step.
+parameters as 1 tensor and as 200 tensors; adam also with an XLA:CPU compiler option; sgd/adam/adamw also
+with ``fused=True``, torch's fused CPU kernels run natively, against torch's own), whole training steps of
+four small models (benchmarks/train_steps.py), the compat layer's step on a small model, loss
+forward+backward (incl. ctc_loss and linear_cross_entropy), linear_cross_entropy peak memory, compile time
+of a jitted train step, and on a CUDA machine a GPU section (triad, optimizer steps with achieved bandwidth,
+training steps).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch
 
 import jaxopt_losses
 from benchmarks.timing import interleaved
+from benchmarks.train_steps import bench_train_steps, render_train_steps
 from jaxopt_losses import losses as L
 from jaxopt_losses import optim
 
@@ -99,6 +103,12 @@ OPTIMIZERS = {
     ),
 }
 TORCH_FUSED = {torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad}
+# fused=True: torch's fused CPU kernels, natively through jax.ffi, stepped with optim.apply_step (in place).
+OURS_FUSED = {
+    "sgd(momentum=0.9)": lambda: optim.sgd(lr=1e-3, momentum=0.9, fused=True),
+    "adam": lambda: optim.adam(lr=1e-3, fused=True),
+    "adamw": lambda: optim.adamw(lr=1e-3, fused=True),
+}
 # An XLA:CPU option shown beside the default build for adam. It is passed per computation
 # (``jax.jit(f).lower(...).compile(compiler_options=...)``); the library never sets global XLA_FLAGS.
 XLA_VARIANT = ("ours, vector width 512", {"xla_cpu_prefer_vector_width": 512})
@@ -120,6 +130,19 @@ def _jax_stepper(tx: optax.GradientTransformation, params, grads, compiler_optio
 
     def run():
         box[0], box[1] = step(box[0], box[1], grads)
+        jax.block_until_ready(box[0])
+
+    return run
+
+
+def _jax_fused_stepper(tx: optax.GradientTransformation, params, grads):
+    """``optim.apply_step`` jitted with donated params and state: the kernel writes them in place."""
+    state = jax.jit(tx.init)(params)
+    jitted = jax.jit(lambda p, s, g: optim.apply_step(tx, g, s, p), donate_argnums=(0, 1))
+    box = [params, state]
+
+    def run():
+        box[0], box[1] = jitted(box[0], box[1], grads)
         jax.block_until_ready(box[0])
 
     return run
@@ -182,17 +205,23 @@ def bench_optimizers(sizes, layouts, rounds, names=None):
                 }
                 if cls in TORCH_FUSED:
                     contenders["torch fused"] = _torch_stepper(cls, kwargs, shapes, fused=True)
+                if name in OURS_FUSED:
+                    contenders["ours fused"] = _jax_fused_stepper(
+                        OURS_FUSED[name](), [p.copy() for p in params], grads
+                    )
                 if name == "adam":
                     label, options = XLA_VARIANT
                     contenders[label] = _jax_stepper(ours(), [p.copy() for p in params], grads, options)
                 cpu = {}
                 times = interleaved(contenders, rounds, cpu=cpu)
                 times["ours cores"] = cpu["ours"] / times["ours"]
+                if "ours fused" in times:
+                    times["ours fused cores"] = cpu["ours fused"] / times["ours fused"]
                 rows.append((name, total, tensors, times, nbytes * total))
                 del contenders, params, grads
                 print(
                     f"  {name:18s} {total:>11,d} params x {tensors:3d} tensors: "
-                    + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in times.items() if k != "ours cores")
+                    + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in times.items() if "cores" not in k)
                     + f", ours cores {times['ours cores']:.2f}",
                     flush=True,
                 )
@@ -401,13 +430,119 @@ def _ms(s):
     return f"{s * 1e3:.2f}"
 
 
-def render(machine, bw, structure, opt_rows, compat, loss_rows, lce, compile_times) -> str:
+def render_fused(opt_rows, best_bw) -> list[str]:
+    lines = [
+        "## `fused=True` against torch's `fused=True` (ms, median)",
+        "",
+        "`ours fused`: `fused=True`, torch's fused CPU kernel run natively through `jax.ffi`, stepped with",
+        "`optim.apply_step` (parameters and state updated in place; bit-identical to torch's fused step).",
+        "Same runs as the table above. Roofline = (bytes the update must move / best triad bandwidth)",
+        "/ time.",
+        "",
+        "| optimizer | params | tensors | ours fused | torch fused | ours (XLA) | fused vs torch fused "
+        "| fused vs ours (XLA) | roofline fused | roofline torch fused | cores fused |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, total, tensors, t, nbytes in opt_rows:
+        if "ours fused" not in t:
+            continue
+        f, tf = t["ours fused"], t["torch fused"]
+        lines.append(
+            f"| {name} | {total:,} | {tensors} | {_ms(f)} | {_ms(tf)} | {_ms(t['ours'])} | {tf / f:.2f}x "
+            f"| {t['ours'] / f:.2f}x | {nbytes / best_bw / f:.2f} | {nbytes / best_bw / tf:.2f} "
+            f"| {t['ours fused cores']:.2f} |"
+        )
+    return lines + [""]
+
+
+def render_gpu(gpu) -> list[str]:
+    lines = ["## GPU", ""]
+    if gpu is None:
+        return lines + [
+            "Not measured in this run: it needs a CUDA device visible to both JAX and torch. On such a",
+            "machine `python -m benchmarks` fills in this section (device triad bandwidth, optimizer steps",
+            "with achieved bandwidth against it, and the whole-training-step table). `fused=True` is",
+            "CPU-only: on GPU XLA fuses the update itself.",
+            "",
+        ]
+    device, bw, rows, train_rows = gpu
+    best = max(bw.values())
+    lines += [
+        f"Device: {device}. Triad bandwidth: "
+        + ", ".join(f"{k} {v / 1e9:.0f} GB/s" for k, v in bw.items())
+        + " (the achieved peak used below).",
+        "",
+        "| optimizer | params | tensors | ours (XLA) | torch fused | ours GB/s | torch fused GB/s "
+        "| ours / peak | torch fused / peak |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, total, tensors, t, nbytes in rows:
+        o, tf = t["ours"], t["torch fused"]
+        lines.append(
+            f"| {name} | {total:,} | {tensors} | {_ms(o)} | {_ms(tf)} | {nbytes / o / 1e9:.0f} "
+            f"| {nbytes / tf / 1e9:.0f} | {nbytes / o / best:.2f} | {nbytes / tf / best:.2f} |"
+        )
+    return lines + [""] + render_train_steps(train_rows, torch_compile=False, title=" on GPU")
+
+
+def bench_gpu(quick, rounds):
+    """The GPU section, or None without a CUDA device visible to both JAX and torch."""
+    if not (torch.cuda.is_available() and jax.default_backend() == "gpu"):
+        return None
+    n = 1_000_000 if quick else 100_000_000
+    b, c = jnp.ones(n), jnp.full(n, 0.5)
+    holder = [jnp.zeros(n)]
+    triad = jax.jit(lambda a, b, c: b + 3.0 * c, donate_argnums=0, keep_unused=True)
+    tb, tc, ta = (
+        torch.ones(n, device="cuda"),
+        torch.full((n,), 0.5, device="cuda"),
+        torch.empty(n, device="cuda"),
+    )
+
+    def jax_triad():
+        holder[0] = triad(holder[0], b, c)
+        holder[0].block_until_ready()
+
+    def torch_triad():
+        torch.add(tb, tc, alpha=3.0, out=ta)
+        torch.cuda.synchronize()
+
+    bw = {k: 12 * n / t for k, t in interleaved({"jax": jax_triad, "torch": torch_triad}, rounds).items()}
+    rows = []
+    for name in ("adam", "adamw", "sgd(momentum=0.9)"):
+        ours, _, cls, kwargs, nbytes = OPTIMIZERS[name]
+        for total in [1_000_000] if quick else [10_000_000, 100_000_000]:
+            for tensors in (1, 200):
+                shapes = _shapes(total, tensors)
+                params = [jnp.ones(s) for s in shapes]
+                grads = [jnp.full(s, 1e-2) for s in shapes]
+                ps = [torch.ones(s, device="cuda", requires_grad=True) for s in shapes]
+                for p in ps:
+                    p.grad = torch.full_like(p, 1e-2)
+                opt = cls(ps, **kwargs, fused=True)
+
+                def torch_step(opt=opt):
+                    opt.step()
+                    torch.cuda.synchronize()
+
+                times = interleaved(
+                    {"ours": _jax_stepper(ours(), params, grads), "torch fused": torch_step}, rounds
+                )
+                rows.append((name, total, tensors, times, nbytes * total))
+    train_rows = bench_train_steps(quick, rounds, torch_compile=False, device="cuda")
+    return torch.cuda.get_device_name(), bw, rows, train_rows
+
+
+def render(
+    machine, bw, structure, opt_rows, compat, loss_rows, lce, compile_times, train=None, gpu=None, load=""
+) -> str:
     best_bw = max(bw.values())
     lines = [
         "# Benchmark results",
         "",
         f"Machine: {machine}",
         "",
+        *([f"Load: {load}", ""] if load else []),
         "Produced by `python -m benchmarks` (one process; contenders interleaved round by round; medians).",
         "JAX steps are jitted with donated parameter and state buffers, as a training loop runs them.",
         "",
@@ -455,6 +590,10 @@ def render(machine, bw, structure, opt_rows, compat, loss_rows, lce, compile_tim
             f"| {t['optax'] / t['ours']:.2f}x | {best_torch / t['ours']:.2f}x "
             f"| {nbytes / best_bw / t['ours']:.2f} | {t['ours cores']:.2f} |"
         )
+    lines += ["", *render_fused(opt_rows, best_bw)]
+    if train is not None:
+        train_rows, torch_compile = train
+        lines += render_train_steps(train_rows, torch_compile)
     nparams, ct = compat
     lines += [
         "",
@@ -492,6 +631,7 @@ def render(machine, bw, structure, opt_rows, compat, loss_rows, lce, compile_tim
         "|---|---|",
         *[f"| {k} | {v:.3f} |" for k, v in compile_times.items()],
         "",
+        *render_gpu(gpu),
     ]
     return "\n".join(lines)
 
@@ -501,11 +641,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few rounds; writes nothing")
     parser.add_argument("--rounds", type=int, default=None, help="timing rounds per contender")
     parser.add_argument("--out", type=Path, default=None, help="where to write the Markdown report")
+    parser.add_argument("--no-torch-compile", action="store_true", help="skip torch.compile in train steps")
+    parser.add_argument(
+        "--fused-only",
+        action="store_true",
+        help="only the triad, fused=True vs torch fused (10M/100M) and the train steps; prints, writes --out",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     rounds = args.rounds or (3 if quick else 15)
     machine = machine_description()
     print(machine, flush=True)
+    if args.fused_only:
+        return _fused_only(args, quick, rounds, machine)
     print("triad bandwidth", flush=True)
     bw = triad_bandwidth(1_000_000 if quick else 50_000_000, rounds)
     print("compiled structure", flush=True)
@@ -513,6 +661,9 @@ def main(argv: list[str] | None = None) -> None:
     print("optimizer steps", flush=True)
     sizes = [100_000] if quick else [1_000_000, 10_000_000, 100_000_000]
     opt_rows = bench_optimizers(sizes, [1, 20] if quick else [1, 200], rounds)
+    print("train steps", flush=True)
+    torch_compile = not (quick or args.no_torch_compile)
+    train = (bench_train_steps(quick, rounds, torch_compile), torch_compile)
     print("compat step", flush=True)
     compat = bench_compat(rounds * 4)
     print("losses", flush=True)
@@ -521,12 +672,40 @@ def main(argv: list[str] | None = None) -> None:
     lce = bench_linear_cross_entropy(quick)
     print("compile time", flush=True)
     compile_times = bench_compile(quick)
-    report = render(machine, bw, structure, opt_rows, compat, loss_rows, lce, compile_times)
+    print("gpu", flush=True)
+    gpu = bench_gpu(quick, rounds)
+    load = f"load average {os.getloadavg()[0]:.1f} at the end of the run ({os.cpu_count()} cores)"
+    report = render(machine, bw, structure, opt_rows, compat, loss_rows, lce, compile_times, train, gpu, load)
     print(report)
     out = args.out if args.out is not None else (None if quick else RESULTS)
     if out is not None:
         out.write_text(report)
         print(f"wrote {out}", file=sys.stderr)
+
+
+def _fused_only(args, quick, rounds, machine) -> None:
+    """The sections of issue 18 alone (a shorter run on a loaded machine): triad, fused steps, train steps."""
+    load0 = os.getloadavg()[0]
+    bw = triad_bandwidth(1_000_000 if quick else 50_000_000, rounds)
+    sizes = [100_000] if quick else [10_000_000, 100_000_000]
+    opt_rows = bench_optimizers(sizes, [1, 20] if quick else [1, 200], rounds, names=set(OURS_FUSED))
+    torch_compile = not (quick or args.no_torch_compile)
+    train_rows = bench_train_steps(quick, rounds, torch_compile)
+    best = max(bw.values())
+    lines = [
+        f"Machine: {machine}",
+        "",
+        f"Load average {load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the end of this run (2 cores",
+        "shared with other jobs: measured under load). Triad: "
+        + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in bw.items()),
+        "",
+        *render_fused(opt_rows, best),
+        *render_train_steps(train_rows, torch_compile),
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.out is not None:
+        args.out.write_text(report)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ SECTIONS = (
     "## Loss forward + backward (ms, median)",
     "## linear_cross_entropy vs naive",
     "## Compile time of a jitted train step",
+    "## `fused=True` against torch's `fused=True`",
+    "## Whole training step: forward + backward + Adam update",
+    "## GPU",
 )
 OPTIMIZERS = ("sgd(momentum=0.9)", "adam", "adamw", "rmsprop")
 LOSSES = (
@@ -83,6 +86,19 @@ def test_every_optimizer_row_and_contender(report):
         fused_expected = r[0] != "rmsprop"  # torch has no fused RMSprop
         assert (r[7] != "-") == fused_expected
         assert (r[8] != "-") == (r[0] == "adam")  # the XLA-option variant runs for adam only
+
+
+def test_fused_and_train_step_rows(report):
+    fused = _table_rows(report, "## `fused=True` against")
+    assert {(r[0], r[2]) for r in fused} == {
+        (n, t) for n in ("sgd(momentum=0.9)", "adam", "adamw") for t in ("1", "20")
+    }
+    for r in fused:
+        assert min(float(x) for x in r[3:6]) > 0 and r[6].endswith("x")
+    train = _table_rows(report, "## Whole training step")
+    assert [r[0] for r in train] == ["MLP", "CNN", "LSTM", "transformer"]
+    for r in train:
+        assert min(float(x) for x in r[2:7]) > 0 and r[7].endswith("x")
 
 
 def test_every_loss_row(report):

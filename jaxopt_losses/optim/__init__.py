@@ -24,6 +24,7 @@ if typing.TYPE_CHECKING:
     from ._asgd import ASGDState as ASGDState
     from ._asgd import asgd as asgd
     from ._asgd import asgd_averaged_params as asgd_averaged_params
+    from ._fused import apply_step as apply_step
     from ._groups import decay_mask as decay_mask
     from ._groups import masked_weight_decay as masked_weight_decay
     from ._groups import muon_with as muon_with

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 
@@ -18,7 +17,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
-    param_leaves,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -102,17 +101,9 @@ def adadelta(
         )
 
     def update_fn(updates, state, params=None):
-        leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
         lr_t = resolve(lr, state.count)
-        new_updates, new_sq, new_acc = [], [], []
-        for g, p, sq, acc in zip(
-            leaves,
-            p_leaves,
-            treedef.flatten_up_to(state.square_avg),
-            treedef.flatten_up_to(state.acc_delta),
-            strict=True,
-        ):
+
+        def leaf(g, p, sq, acc):
             dtype = sq.dtype
             cd = opmath_dtype(dtype)
             lr_c, rho_c, eps_c, wd = (scalar(x, cd) for x in (lr_t, rho, eps, weight_decay))
@@ -129,16 +120,26 @@ def adadelta(
             delta = r(r(delta / std) * g)
             acc = r(r(acc * rho_c) + (1 - rho_c) * delta * delta)
             step = -lr_c * delta
-            new_sq.append(sq.astype(dtype))
-            new_acc.append(acc.astype(dtype))
+            out_sq = sq.astype(dtype)
+            out_acc = acc.astype(dtype)
             if p is None or cd == p.dtype:
-                new_updates.append(step.astype(dtype))
+                out_updates = step.astype(dtype)
             else:
-                new_updates.append(as_update(p.astype(cd) + step, p))
-        return treedef.unflatten(new_updates), AdadeltaState(
+                out_updates = as_update(p.astype(cd) + step, p)
+            return out_updates, out_sq, out_acc
+
+        updates_tree, (sq_tree, acc_tree) = map_leaves(
+            leaf,
+            updates,
+            params,
+            [state.square_avg, state.acc_delta],
+            params_required=use_wd,
+            message=_NO_PARAMS,
+        )
+        return updates_tree, AdadeltaState(
             count=increment(state.count),
-            square_avg=treedef.unflatten(new_sq),
-            acc_delta=treedef.unflatten(new_acc),
+            square_avg=sq_tree,
+            acc_delta=acc_tree,
         )
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -17,6 +17,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
+    map_leaves,
     resolve,
     zeros_like,
 )
@@ -37,10 +38,6 @@ class AdafactorState(NamedTuple):
     row_var: Any
     col_var: Any
     variance: Any
-
-
-def _is_none(x: Any) -> bool:
-    return x is None
 
 
 @injectable(eps=("eps1", "eps2"))
@@ -160,15 +157,8 @@ def adafactor(
             out = delta if is_zero(weight_decay) else (new_p + delta) - p
             return out.astype(dtype), row, col, var
 
-        out = jax.tree.map(
-            leaf, grads, params, state.row_var, state.col_var, state.variance, is_leaf=_is_none
-        )
-        treedef = jax.tree.structure(grads)
-        parts = treedef.flatten_up_to(out)
-        updates = treedef.unflatten([o[0] for o in parts])
-        rows = treedef.unflatten([o[1] for o in parts])
-        cols = treedef.unflatten([o[2] for o in parts])
-        variances = treedef.unflatten([o[3] for o in parts])
+        factors = [state.row_var, state.col_var, state.variance]  # None where a leaf has no such factor
+        updates, (rows, cols, variances) = map_leaves(leaf, grads, params, factors)
         return updates, AdafactorState(count=count, row_var=rows, col_var=cols, variance=variances)
 
     return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_losses.optim import _fused
 from jaxopt_losses.optim._base import (
     Array,
     ScalarOrSchedule,
@@ -20,7 +20,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
-    param_leaves,
+    map_leaves,
     resolve,
 )
 from jaxopt_losses.optim._torch_math import as_update, cast_rounder, opmath_dtype, scalar
@@ -67,7 +67,10 @@ def adagrad(
         weight_decay: L2 penalty :math:`\lambda` added to the gradient (default: 0).
         initial_accumulator_value: initial value :math:`\tau` of the sum of squared gradients (default: 0).
         eps: added to :math:`\sqrt{\mathrm{sum}_t}` (outside the square root, as torch does) (default: 1e-10).
-        foreach, differentiable, fused: torch implementation switches; accepted and ignored (torch's
+        fused: ``True`` runs torch's fused CPU kernel natively, bit-identical to torch's ``fused=True``
+          (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
+          default None: the pure-XLA path.
+        foreach, differentiable: torch implementation switches; accepted and ignored (torch's
             ``RuntimeError`` for ``fused`` with ``differentiable`` or ``foreach`` is kept).
         maximize: maximize the objective instead of minimizing it (default: False).
 
@@ -107,14 +110,10 @@ def adagrad(
         return AdagradState(count=init_count(), sum=full_like_tree(params, initial_accumulator_value))
 
     def update_fn(updates, state, params=None):
-        leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
-        sums = treedef.flatten_up_to(state.sum)
         # torch: clr = lr / (1 + (step - 1) * lr_decay), with step - 1 == the steps already taken.
         lr_t = resolve(lr, state.count)
 
-        new_updates, new_sums = [], []
-        for g, p, s in zip(leaves, p_leaves, sums, strict=True):
+        def leaf(g, p, s):
             dtype = s.dtype
             cd = opmath_dtype(dtype)
             lr_c, lr_decay_c, wd, eps_c = (scalar(x, cd) for x in (lr_t, lr_decay, weight_decay, eps))
@@ -128,13 +127,32 @@ def adagrad(
             s = r(s.astype(cd) + g * g)
             std = r(r(jnp.sqrt(s)) + eps_c)
             step = -clr * g / std
-            new_sums.append(s.astype(dtype))
+            out_sums = s.astype(dtype)
             if p is None or cd == p.dtype:
-                new_updates.append(step.astype(dtype))
+                out_updates = step.astype(dtype)
             else:
-                new_updates.append(as_update(p.astype(cd) + step, p))
-        return treedef.unflatten(new_updates), AdagradState(
-            count=increment(state.count), sum=treedef.unflatten(new_sums)
-        )
+                out_updates = as_update(p.astype(cd) + step, p)
+            return out_updates, out_sums
 
+        updates_tree, (sums_tree,) = map_leaves(
+            leaf, updates, params, [state.sum], params_required=use_wd, message=_NO_PARAMS
+        )
+        return updates_tree, AdagradState(count=increment(state.count), sum=sums_tree)
+
+    if fused:
+        update_fn = _fused_update(lr, lr_decay, weight_decay, eps, maximize)
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _fused_update(lr, lr_decay, weight_decay, eps, maximize):
+    """``update`` running torch's fused CPU Adagrad kernel (see :mod:`jaxopt_losses.optim._fused`)."""
+    _fused.require("adagrad")
+    static = lambda what, v: _fused.static_hyperparameter(what, "adagrad", v)
+    attrs = dict(
+        lr_decay=static("lr_decay", lr_decay),
+        weight_decay=static("weight_decay", weight_decay),
+        eps=static("eps", eps),
+        maximize=bool(maximize),
+    )
+    rebuild = lambda count, b: AdagradState(count, *b)
+    return _fused.make_update("adagrad", "adagrad", lr, attrs, lambda s: [s.sum], rebuild)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_losses.optim import _fused
 from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
@@ -19,6 +20,7 @@ from jaxopt_losses.optim._base import (
     increment,
     init_count,
     injectable,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -169,17 +171,32 @@ def _adam_core(
             out_vmax = vmax.astype(p.dtype) if amsgrad else None
             return as_update(new_p, p), m.astype(p.dtype), v.astype(p.dtype), out_vmax
 
-        treedef = jax.tree.structure(grads)
-        g_l = treedef.flatten_up_to(grads)
-        p_l = treedef.flatten_up_to(params)
-        m_l = treedef.flatten_up_to(state.exp_avg)
-        v_l = treedef.flatten_up_to(state.exp_avg_sq)
-        x_l = treedef.flatten_up_to(state.max_exp_avg_sq) if amsgrad else [None] * len(g_l)
-        outs = [leaf(*args) for args in zip(g_l, p_l, m_l, v_l, x_l, strict=True)]
-        u, m, v, x = (treedef.unflatten([o[i] for o in outs]) for i in range(4))
-        return u, AdamState(count=step, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=x if amsgrad else None)
+        moments = [state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq if amsgrad else None]
+        u, (m, v, x) = map_leaves(leaf, grads, params, moments)
+        return u, AdamState(count=step, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=x)
 
+    if fused:
+        update_fn = _fused_update(
+            lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay, name
+        )
     return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
+
+
+def _fused_update(lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay, name):
+    """``update`` running torch's fused CPU Adam kernel (see :mod:`jaxopt_losses.optim._fused`)."""
+    _fused.require(name)
+    static = lambda what, v: _fused.static_hyperparameter(what, name, v)
+    attrs = dict(
+        beta1=static("betas[0]", betas[0]),
+        beta2=static("betas[1]", betas[1]),
+        weight_decay=static("weight_decay", weight_decay),
+        eps=static("eps", eps),
+        amsgrad=bool(amsgrad),
+        maximize=bool(maximize),
+        adamw=bool(decoupled_weight_decay),
+    )
+    buffers = lambda s: [s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq]
+    return _fused.make_update("adam", name, lr, attrs, buffers, lambda count, b: AdamState(count, *b))
 
 
 @injectable(betas=("beta1", "beta2"))
@@ -219,8 +236,11 @@ def adam(
       maximize: maximize the objective instead of minimizing (default: False).
       decoupled_weight_decay: decay the parameter (``param *= 1 - lr * weight_decay``) instead of adding
         ``weight_decay * param`` to the gradient, i.e. AdamW (default: False).
-      foreach, capturable, differentiable, fused: torch implementation switches; accepted and ignored
-        (torch's errors for incompatible combinations are raised).
+      fused: ``True`` runs torch's fused CPU kernel natively, bit-identical to torch's ``fused=True``
+        (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
+        default None: the pure-XLA path.
+      foreach, capturable, differentiable: torch implementation switches; accepted and ignored (torch's
+        errors for incompatible combinations are raised).
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`AdamState`.
@@ -297,7 +317,10 @@ def adamw(
       weight_decay: decoupled weight decay coefficient (default: 1e-2).
       amsgrad: use the AMSGrad variant (default: False).
       maximize: maximize the objective instead of minimizing (default: False).
-      foreach, capturable, differentiable, fused: accepted and ignored.
+      fused: ``True`` runs torch's fused CPU kernel natively, bit-identical to torch's ``fused=True``
+        (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
+        default None: the pure-XLA path.
+      foreach, capturable, differentiable: accepted and ignored.
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`AdamState`.

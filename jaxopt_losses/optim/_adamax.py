@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 
@@ -17,7 +16,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
-    param_leaves,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -102,17 +101,9 @@ def adamax(
         )
 
     def update_fn(updates, state, params=None):
-        leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
         lr_t = resolve(lr, state.count)
-        new_updates, new_m, new_u = [], [], []
-        for g, p, m, u in zip(
-            leaves,
-            p_leaves,
-            treedef.flatten_up_to(state.exp_avg),
-            treedef.flatten_up_to(state.exp_inf),
-            strict=True,
-        ):
+
+        def leaf(g, p, m, u):
             dtype = m.dtype
             cd = opmath_dtype(dtype)
             lr_c, b1, b2, eps_c, wd = (scalar(x, cd) for x in (lr_t, beta1, beta2, eps, weight_decay))
@@ -127,14 +118,17 @@ def adamax(
             t = (state.count + 1).astype(cd)
             clr = lr_c / one_minus_pow(b1, t)
             step = -clr * m / u
-            new_m.append(m.astype(dtype))
-            new_u.append(u.astype(dtype))
+            out_m = m.astype(dtype)
+            out_u = u.astype(dtype)
             if p is None or cd == p.dtype:
-                new_updates.append(step.astype(dtype))
+                out_updates = step.astype(dtype)
             else:
-                new_updates.append(as_update(p.astype(cd) + step, p))
-        return treedef.unflatten(new_updates), AdamaxState(
-            count=increment(state.count), exp_avg=treedef.unflatten(new_m), exp_inf=treedef.unflatten(new_u)
+                out_updates = as_update(p.astype(cd) + step, p)
+            return out_updates, out_m, out_u
+
+        updates_tree, (m_tree, u_tree) = map_leaves(
+            leaf, updates, params, [state.exp_avg, state.exp_inf], params_required=use_wd, message=_NO_PARAMS
         )
+        return updates_tree, AdamaxState(count=increment(state.count), exp_avg=m_tree, exp_inf=u_tree)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -18,6 +18,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -121,11 +122,9 @@ def asgd(
             raise ValueError("asgd needs the parameters: call update(grads, state, params).")
         leaves, treedef = jax.tree.flatten(updates)
         p_leaves = treedef.flatten_up_to(params)
-        ax_leaves = treedef.flatten_up_to(state.ax)
         lr_t = resolve(lr, state.count)
 
-        new_updates, new_ax = [], []
-        for g, p, ax in zip(leaves, p_leaves, ax_leaves, strict=True):
+        def leaf(g, p, ax):
             dtype = p.dtype
             cd = opmath_dtype(dtype)
             lambd_c, wd = scalar(lambd, cd), scalar(weight_decay, cd)
@@ -147,9 +146,11 @@ def asgd(
             ax = ax.astype(cd)
             mu = state.mu.astype(cd)
             ax = jnp.where(state.mu == 1, new_p, r(ax + r(r(new_p - ax) * mu)))
-            new_ax.append(ax.astype(ax_dtype))
-            new_updates.append(update)
+            out_ax = ax.astype(ax_dtype)
+            out_updates = update
+            return out_updates, out_ax
 
+        updates_tree, (ax_tree,) = map_leaves(leaf, updates, params, [state.ax])
         # torch: eta = lr / (1 + lambd * lr * step) ** alpha and mu = 1 / max(1, step - t0), in double, then
         # stored in float32 tensors.
         sd = jnp.result_type(jnp.float32, *(p.dtype for p in p_leaves))
@@ -157,7 +158,7 @@ def asgd(
         lr_s, lambd_s, alpha_s, t0_s = (scalar(x, sd) for x in (lr_t, lambd, alpha, t0))
         eta = (lr_s / ((1 + lambd_s * lr_s * t) ** alpha_s)).astype(jnp.float32)
         mu = (1 / jnp.maximum(1, t - t0_s)).astype(jnp.float32)
-        new_state = ASGDState(count=increment(state.count), eta=eta, mu=mu, ax=treedef.unflatten(new_ax))
-        return treedef.unflatten(new_updates), new_state
+        new_state = ASGDState(count=increment(state.count), eta=eta, mu=mu, ax=ax_tree)
+        return updates_tree, new_state
 
     return optax.GradientTransformation(init_fn, update_fn)

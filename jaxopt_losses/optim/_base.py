@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import jax
@@ -156,6 +156,37 @@ def param_leaves(params: Any, treedef: Any, *, required: bool, message: str) -> 
             raise ValueError(message)
         return [None] * treedef.num_leaves
     return treedef.flatten_up_to(params)
+
+
+def map_leaves(
+    rule: Callable[..., tuple[Any, ...]],
+    grads: Any,
+    params: Any,
+    states: Sequence[Any],
+    *,
+    params_required: bool = True,
+    message: str = "this optimizer needs `params` in update (torch's rule reads the parameters).",
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> tuple[Any, list[Any]]:
+    """The per-leaf driver of every optimizer's ``update``: ``rule(g, p, *s) -> (out, *new_s)`` per leaf.
+
+    Flattens ``grads`` (its structure decides the leaves), ``params`` (see :func:`param_leaves`: ``None``
+    leaves when ``params`` is None and not ``params_required``, else ``ValueError(message)``) and each tree
+    in ``states`` (a ``None`` state, a buffer torch does not allocate, gives ``None`` leaves), calls ``rule``
+    per leaf in order, and rebuilds the trees: returns ``(out_tree, [new_state_tree, ...])``, ``out`` being
+    the update (or, for the fused kernels, the new parameter) and a ``None`` state staying ``None``.
+    """
+    treedef = jax.tree.structure(grads, is_leaf=is_leaf)
+    n = treedef.num_leaves
+    g_l = treedef.flatten_up_to(grads)
+    p_l = param_leaves(params, treedef, required=params_required, message=message)
+    s_l = [treedef.flatten_up_to(s) if s is not None else [None] * n for s in states]
+    outs = [rule(g, p, *s) for g, p, *s in zip(g_l, p_l, *s_l, strict=True)]
+    out = treedef.unflatten([o[0] for o in outs])
+    new_states = [
+        None if s is None else treedef.unflatten([o[1 + i] for o in outs]) for i, s in enumerate(states)
+    ]
+    return out, new_states
 
 
 def cast_like(tree: Any, like: Any) -> Any:

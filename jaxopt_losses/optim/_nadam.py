@@ -20,7 +20,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
-    param_leaves,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -128,18 +128,15 @@ def nadam(
 
     def update_fn(updates, state, params=None):
         leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
         lr_t = resolve(lr, state.count)
         m_leaves = treedef.flatten_up_to(state.exp_avg)
-        v_leaves = treedef.flatten_up_to(state.exp_avg_sq)
 
         # torch: mu_product (a float32 tensor) *= mu, with mu computed in double and rounded to float32.
         sd = jnp.result_type(jnp.float32, *(m.dtype for m in m_leaves))
         mu_s = _momentum(scalar(beta1, sd), scalar(momentum_decay, sd), (state.count + 1).astype(sd))
         mu_product = state.mu_product * mu_s.astype(jnp.float32)
 
-        new_updates, new_m, new_v = [], [], []
-        for g, p, m, v in zip(leaves, p_leaves, m_leaves, v_leaves, strict=True):
+        def leaf(g, p, m, v):
             dtype = m.dtype
             cd = opmath_dtype(dtype)
             lr_c, b1, b2, eps_c, wd, md = (
@@ -164,18 +161,28 @@ def nadam(
             mu_prod = mu_product.astype(cd)
             c_grad = -lr_c * (1.0 - mu) / (1.0 - mu_prod)
             c_avg = (-lr_c * mu_next) / (1.0 - mu_prod * mu_next)
-            new_m.append(m.astype(dtype))
-            new_v.append(v.astype(dtype))
+            out_m = m.astype(dtype)
+            out_v = v.astype(dtype)
             if p is None:
-                new_updates.append((c_grad * g / denom + c_avg * m / denom).astype(dtype))
+                out_updates = (c_grad * g / denom + c_avg * m / denom).astype(dtype)
             else:
                 new_p = r((p.astype(cd) if base is None else base) + c_grad * g / denom)
                 new_p = r(new_p + c_avg * m / denom)
-                new_updates.append(as_update(new_p, p))
-        return treedef.unflatten(new_updates), NAdamState(
+                out_updates = as_update(new_p, p)
+            return out_updates, out_m, out_v
+
+        updates_tree, (m_tree, v_tree) = map_leaves(
+            leaf,
+            updates,
+            params,
+            [state.exp_avg, state.exp_avg_sq],
+            params_required=use_wd,
+            message=_NO_PARAMS,
+        )
+        return updates_tree, NAdamState(
             count=increment(state.count),
-            exp_avg=treedef.unflatten(new_m),
-            exp_avg_sq=treedef.unflatten(new_v),
+            exp_avg=m_tree,
+            exp_avg_sq=v_tree,
             mu_product=mu_product,
         )
 

@@ -6,7 +6,6 @@ import math
 import numbers
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 
@@ -19,7 +18,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
-    param_leaves,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -117,17 +116,9 @@ def radam(
         )
 
     def update_fn(updates, state, params=None):
-        leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = param_leaves(params, treedef, required=use_wd, message=_NO_PARAMS)
         lr_t = resolve(lr, state.count)
-        new_updates, new_m, new_v = [], [], []
-        for g, p, m, v in zip(
-            leaves,
-            p_leaves,
-            treedef.flatten_up_to(state.exp_avg),
-            treedef.flatten_up_to(state.exp_avg_sq),
-            strict=True,
-        ):
+
+        def leaf(g, p, m, v):
             dtype = m.dtype
             cd = opmath_dtype(dtype)
             lr_c, b1, b2, eps_c, wd = (scalar(x, cd) for x in (lr_t, beta1, beta2, eps, weight_decay))
@@ -161,17 +152,27 @@ def radam(
             adaptive = r(r(1 / r(r(jnp.sqrt(v)) + eps_c)) * jnp.sqrt(bc2))
             m_lr = r(bc_m * lr_c)
             step = -jnp.where(rectified, r(r(m_lr * adaptive) * rect), m_lr)
-            new_m.append(m.astype(dtype))
-            new_v.append(v.astype(dtype))
+            out_m = m.astype(dtype)
+            out_v = v.astype(dtype)
             if p is None or (base is None and cd == p.dtype):
-                new_updates.append(step.astype(dtype))
+                out_updates = step.astype(dtype)
             else:
                 new_p = r((p.astype(cd) if base is None else base) + step)
-                new_updates.append(as_update(new_p, p))
-        return treedef.unflatten(new_updates), RAdamState(
+                out_updates = as_update(new_p, p)
+            return out_updates, out_m, out_v
+
+        updates_tree, (m_tree, v_tree) = map_leaves(
+            leaf,
+            updates,
+            params,
+            [state.exp_avg, state.exp_avg_sq],
+            params_required=use_wd,
+            message=_NO_PARAMS,
+        )
+        return updates_tree, RAdamState(
             count=increment(state.count),
-            exp_avg=treedef.unflatten(new_m),
-            exp_avg_sq=treedef.unflatten(new_v),
+            exp_avg=m_tree,
+            exp_avg_sq=v_tree,
         )
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -17,6 +17,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -169,26 +170,8 @@ def rmsprop(
                 ga.astype(p.dtype) if centered else None,
             )
 
-        treedef = jax.tree.structure(grads)
-        n = treedef.num_leaves
-        flat = lambda tree: treedef.flatten_up_to(tree) if tree is not None else [None] * n
-        outs = [
-            leaf(*args)
-            for args in zip(
-                flat(grads),
-                flat(params),
-                flat(state.square_avg),
-                flat(state.momentum_buffer),
-                flat(state.grad_avg),
-                strict=True,
-            )
-        ]
-        u, sq, buf, ga = (treedef.unflatten([o[i] for o in outs]) for i in range(4))
-        return u, RMSpropState(
-            count=increment(count),
-            square_avg=sq,
-            momentum_buffer=buf if has_buffer else None,
-            grad_avg=ga if centered else None,
-        )
+        buffers = [state.square_avg, state.momentum_buffer, state.grad_avg]
+        u, (sq, buf, ga) = map_leaves(leaf, grads, params, buffers)
+        return u, RMSpropState(count=increment(count), square_avg=sq, momentum_buffer=buf, grad_avg=ga)
 
     return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 
@@ -18,6 +17,7 @@ from jaxopt_losses.optim._base import (
     increment,
     init_count,
     injectable,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -102,11 +102,8 @@ def rprop(
 
     def update_fn(updates, state, params=None):
         del params
-        leaves, treedef = jax.tree.flatten(updates)
-        new_updates, new_prev, new_step = [], [], []
-        for g, prev, step_size in zip(
-            leaves, treedef.flatten_up_to(state.prev), treedef.flatten_up_to(state.step_size), strict=True
-        ):
+
+        def leaf(g, _p, prev, step_size):
             dtype = prev.dtype
             cd = jnp.promote_types(dtype, jnp.float32)
             # torch writes the factors into a tensor of the grad's dtype and clamps with bounds cast to it.
@@ -123,12 +120,15 @@ def rprop(
                 dtype
             )
             g = jnp.where(prod < 0, jnp.zeros([], dtype), g)
-            new_updates.append((-(jnp.sign(g).astype(cd) * step_size.astype(cd))).astype(dtype))
-            new_prev.append(g)
-            new_step.append(step_size)
-        new_state = RpropState(
-            increment(state.count), treedef.unflatten(new_prev), treedef.unflatten(new_step)
+            out_updates = (-(jnp.sign(g).astype(cd) * step_size.astype(cd))).astype(dtype)
+            out_prev = g
+            out_step = step_size
+            return out_updates, out_prev, out_step
+
+        updates_tree, (prev_tree, step_tree) = map_leaves(
+            leaf, updates, None, [state.prev, state.step_size], params_required=False
         )
-        return treedef.unflatten(new_updates), new_state
+        new_state = RpropState(increment(state.count), prev_tree, step_tree)
+        return updates_tree, new_state
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_losses.optim import _fused
 from jaxopt_losses.optim._base import (
     ScalarOrSchedule,
     check,
@@ -19,6 +20,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -76,8 +78,12 @@ def sgd(
       weight_decay: weight decay (L2 penalty) (default: 0).
       nesterov: enables Nesterov momentum; needs ``momentum > 0`` and zero dampening (default: False).
       maximize: maximize the objective instead of minimizing (default: False).
-      foreach, differentiable, fused: torch implementation switches; accepted and ignored (torch's
-        errors for incompatible combinations are raised).
+      fused: ``True`` runs torch's fused CPU kernel natively, bit-identical to torch's ``fused=True``
+        (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
+        default None: the pure-XLA path. float32/float64 only: torch 2.13's fused SGD leaves bfloat16/float16
+        parameters unchanged (a torch bug), so those raise.
+      foreach, differentiable: torch implementation switches; accepted and ignored (torch's errors for
+        incompatible combinations are raised).
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`SGDState`.
@@ -150,14 +156,24 @@ def sgd(
             new_p = add_alpha(p32, g, -scalar(lr_t, c), p.dtype)
             return as_update(new_p, p), new_buf
 
-        if has_buffer:
-            out = jax.tree.map(leaf, grads, params, state.momentum_buffer)
-        else:
-            out = jax.tree.map(lambda g, p: leaf(g, p, None), grads, params)
-        treedef = jax.tree.structure(grads)
-        pairs = treedef.flatten_up_to(out)
-        updates = treedef.unflatten([u for u, _ in pairs])
-        new_buf = treedef.unflatten([b for _, b in pairs]) if has_buffer else None
+        updates, (new_buf,) = map_leaves(leaf, grads, params, [state.momentum_buffer if has_buffer else None])
         return updates, SGDState(count=increment(count), momentum_buffer=new_buf)
 
+    if fused:
+        update_fn = _fused_update(lr, momentum, dampening, weight_decay, nesterov, maximize)
     return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
+
+
+def _fused_update(lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """``update`` running torch's fused CPU SGD kernel (see :mod:`jaxopt_losses.optim._fused`)."""
+    _fused.require("sgd")
+    static = lambda what, v: _fused.static_hyperparameter(what, "sgd", v)
+    attrs = dict(
+        momentum=static("momentum", momentum),
+        dampening=static("dampening", dampening),
+        weight_decay=static("weight_decay", weight_decay),
+        nesterov=bool(nesterov),
+        maximize=bool(maximize),
+    )
+    buffers = lambda s: [s.momentum_buffer]
+    return _fused.make_update("sgd", "sgd", lr, attrs, buffers, lambda count, b: SGDState(count, *b))

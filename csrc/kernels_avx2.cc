@@ -1,0 +1,2 @@
+#define JOL_NS avx2
+#include "kernels.inc"

@@ -1,0 +1,2 @@
+#define JOL_NS generic
+#include "kernels.inc"

@@ -68,8 +68,8 @@ def adagrad(
         initial_accumulator_value: initial value :math:`\tau` of the sum of squared gradients (default: 0).
         eps: added to :math:`\sqrt{\mathrm{sum}_t}` (outside the square root, as torch does) (default: 1e-10).
         fused: ``True`` runs torch's fused CPU kernel natively, bit-identical to torch's ``fused=True``
-          (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
-          default None: the pure-XLA path.
+            (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
+            default None: the pure-XLA path.
         foreach, differentiable: torch implementation switches; accepted and ignored (torch's
             ``RuntimeError`` for ``fused`` with ``differentiable`` or ``foreach`` is kept).
         maximize: maximize the objective instead of minimizing it (default: False).

@@ -131,7 +131,7 @@ def _check_leaf(opt: str, p: Array) -> None:
             f"`fused=True` requires all the params to be floating point Tensors of supported devices: "
             f"['cpu'] ({opt} got {dtype.name}; supported: {', '.join(SUPPORTED_DTYPES)})."
         )
-    if isinstance(p, jax.Array) and not isinstance(p, jax.core.Tracer):
+    if isinstance(p, jax.Array) and not isinstance(p, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
         platforms = {d.platform for d in p.devices()}
         if platforms != {"cpu"}:
             raise RuntimeError(f"{opt}(fused=True) runs on CPU arrays only, got one on {sorted(platforms)}.")

@@ -1,6 +1,9 @@
-// XLA FFI handlers for torch's fused CPU optimizer steps (see kernels.h): each call updates one parameter
-// and its state; the Python side (jaxopt_losses/optim/_fused.py) aliases the state (and, in apply_step,
-// the parameter) to the outputs so a donated buffer is updated in place.
+// XLA FFI handlers for torch's fused CPU optimizer steps (see kernels.h). One call updates every parameter
+// of a pytree and its state, as torch's _fused_adam_/_fused_sgd_/_fused_adagrad_ take tensor lists: the
+// operands after lr and count are, per parameter, (grad, param, state...), and the results (param,
+// state...). The Python side (jaxopt_losses/optim/_fused.py) aliases the state (and, in apply_step, the
+// parameter) to the results so a donated buffer is updated in place. The work of all the tensors is split
+// between XLA's intra-op threads in one fork/join.
 
 #include <atomic>
 #include <condition_variable>
@@ -8,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "kernels.h"
 #include "xla/ffi/api/ffi.h"
@@ -76,48 +80,6 @@ int64_t torch_vector_bytes() {
   return bytes;
 }
 
-// Runs fn(begin, end) over [0, n) in chunks of whole cache lines, on XLA's intra-op thread pool and the
-// calling thread. Chunks are claimed from a shared counter, so the caller alone can finish all of them: a
-// task the pool starts late finds nothing left and returns (it holds the shared state, not the stack).
-template <typename F>
-void parallel_for(ffi::ThreadPool& pool, int64_t n, int64_t line, F fn) {
-  constexpr int64_t kMinPerThread = int64_t(1) << 13;  // elements; below this threads do not pay
-  int64_t threads = pool.num_threads();
-  if (threads <= 1 || n < 2 * kMinPerThread) {
-    fn(int64_t(0), n);
-    return;
-  }
-  threads = std::min<int64_t>(threads + 1, n / kMinPerThread);
-  int64_t chunk = (n + threads * 4 - 1) / (threads * 4);
-  chunk = (chunk + line - 1) / line * line;
-  const int64_t nchunks = (n + chunk - 1) / chunk;
-  struct State {
-    std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
-    std::mutex mu;
-    std::condition_variable cv;
-  };
-  auto state = std::make_shared<State>();
-  auto work = [state, nchunks, chunk, n, fn]() {
-    for (;;) {
-      int64_t c = state->next.fetch_add(1);
-      if (c >= nchunks) return;
-      fn(c * chunk, std::min(n, (c + 1) * chunk));
-      if (state->done.fetch_add(1) + 1 == nchunks) {
-        std::lock_guard<std::mutex> lock(state->mu);
-        state->cv.notify_all();
-      }
-    }
-  };
-  for (int64_t t = 0; t + 1 < threads; ++t) {
-    auto task = work;
-    pool.Schedule(std::move(task));
-  }
-  work();
-  std::unique_lock<std::mutex> lock(state->mu);
-  state->cv.wait(lock, [&] { return state->done.load() == nchunks; });
-}
-
 double scalar_of(const ffi::AnyBuffer& b) {
   switch (b.element_type()) {
     case ffi::DataType::F32:
@@ -131,18 +93,145 @@ double scalar_of(const ffi::AnyBuffer& b) {
   }
 }
 
-template <typename S>
-const S* in(const ffi::AnyBuffer& b) {
-  return reinterpret_cast<const S*>(b.untyped_data());
-}
-template <typename S>
-S* out(ffi::Result<ffi::AnyBuffer>& b) {
-  return reinterpret_cast<S*>(b->untyped_data());
+
+// One tensor of a call: its storage type and size, its operands (grad, param, state...) and results
+// (param, state...).
+constexpr int kMaxState = 3;
+struct Leaf {
+  ffi::DataType dtype;
+  int64_t n;
+  const void* in[2 + kMaxState];
+  void* out[1 + kMaxState];
+};
+
+int64_t itemsize(ffi::DataType t) {
+  switch (t) {
+    case ffi::DataType::F64:
+      return 8;
+    case ffi::DataType::F32:
+      return 4;
+    case ffi::DataType::BF16:
+    case ffi::DataType::F16:
+      return 2;
+    default:
+      return 0;
+  }
 }
 
-// Calls body.template operator()<S>() for the parameter's storage type.
+// The leaves of a call with nstate state buffers per parameter, checked: every operand of a leaf has the
+// parameter's supported floating type and size.
+ffi::Error parse_leaves(const ffi::RemainingArgs& args, const ffi::RemainingRets& rets, int64_t nstate,
+                        std::vector<Leaf>& leaves) {
+  const int64_t nin = 2 + nstate, nout = 1 + nstate;
+  if (nstate < 0 || nstate > kMaxState || int64_t(args.size()) % nin != 0 ||
+      int64_t(rets.size()) != int64_t(args.size()) / nin * nout)
+    return ffi::Error::InvalidArgument("jaxopt_losses fused kernels: operands do not match the state buffers");
+  const int64_t count = int64_t(args.size()) / nin;
+  leaves.resize(size_t(count));
+  for (int64_t l = 0; l < count; ++l) {
+    Leaf& leaf = leaves[size_t(l)];
+    auto p = args.get<ffi::AnyBuffer>(size_t(l * nin + 1));
+    if (!p.has_value()) return p.error();
+    leaf.dtype = p->element_type();
+    leaf.n = int64_t(p->element_count());
+    if (itemsize(leaf.dtype) == 0)
+      return ffi::Error::InvalidArgument("jaxopt_losses fused kernels support float16/bfloat16/float32/float64");
+    for (int64_t k = 0; k < nin; ++k) {
+      auto b = args.get<ffi::AnyBuffer>(size_t(l * nin + k));
+      if (!b.has_value()) return b.error();
+      if (b->element_type() != leaf.dtype || int64_t(b->element_count()) != leaf.n)
+        return ffi::Error::InvalidArgument("jaxopt_losses fused kernels: a buffer's type or size differs from its parameter's");
+      leaf.in[k] = b->untyped_data();
+    }
+    for (int64_t k = 0; k < nout; ++k) {
+      auto r = rets.get<ffi::AnyBuffer>(size_t(l * nout + k));
+      if (!r.has_value()) return r.error();
+      if ((*r)->element_type() != leaf.dtype || int64_t((*r)->element_count()) != leaf.n)
+        return ffi::Error::InvalidArgument("jaxopt_losses fused kernels: a result's type or size differs from its parameter's");
+      leaf.out[k] = (*r)->untyped_data();
+    }
+  }
+  return ffi::Error::Success();
+}
+
+// A contiguous element range [begin, end) of one leaf.
+struct Piece {
+  int64_t leaf, begin, end;
+};
+
+// Runs fn(leaf, begin, end) over every element of every leaf. The leaves' bytes, laid end to end, are cut
+// into `runs` contiguous runs of about equal size (cuts inside a tensor fall on cache lines); the runs are
+// claimed from a shared counter by XLA's intra-op threads and the calling thread, so the caller alone can
+// finish all of them: a task the pool starts late finds nothing left and returns (it holds the shared
+// state, not the stack). Below kMinRunBytes a run does not pay for a thread.
+template <typename F>
+void for_each_piece(ffi::ThreadPool& pool, const std::vector<Leaf>& leaves, F fn) {
+  constexpr int64_t kMinRunBytes = int64_t(1) << 16;
+  constexpr int64_t kRunsPerWorker = 4;
+  int64_t total = 0;
+  for (const Leaf& l : leaves) total += l.n * itemsize(l.dtype);
+  const int64_t workers = std::max<int64_t>(1, pool.num_threads() + 1);
+  const int64_t runs = std::min<int64_t>(workers * kRunsPerWorker, total / kMinRunBytes);
+  if (workers <= 1 || runs <= 1) {
+    for (int64_t l = 0; l < int64_t(leaves.size()); ++l)
+      if (leaves[size_t(l)].n > 0) fn(leaves[size_t(l)], int64_t(0), leaves[size_t(l)].n);
+    return;
+  }
+  struct State {
+    std::vector<Piece> pieces;
+    std::vector<int64_t> run_start;  // pieces[run_start[r], run_start[r + 1]) make run r
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+    std::mutex mu;
+    std::condition_variable cv;
+  };
+  auto state = std::make_shared<State>();
+  state->run_start.push_back(0);
+  int64_t offset = 0, run = 1;  // bytes before the current leaf; the next cut is at run * total / runs
+  for (int64_t l = 0; l < int64_t(leaves.size()); ++l) {
+    const Leaf& leaf = leaves[size_t(l)];
+    const int64_t size = itemsize(leaf.dtype), line = 64 / size;
+    int64_t begin = 0;
+    while (run < runs && run * total / runs < offset + leaf.n * size) {
+      int64_t cut = (run * total / runs - offset) / size / line * line;
+      cut = std::clamp<int64_t>(cut, begin, leaf.n);
+      if (cut > begin) state->pieces.push_back({l, begin, cut});
+      begin = cut;
+      state->run_start.push_back(int64_t(state->pieces.size()));
+      ++run;
+    }
+    if (leaf.n > begin) state->pieces.push_back({l, begin, leaf.n});
+    offset += leaf.n * size;
+  }
+  state->run_start.push_back(int64_t(state->pieces.size()));
+  const int64_t nruns = int64_t(state->run_start.size()) - 1;
+  const Leaf* base = leaves.data();
+  auto work = [state, nruns, base, fn]() {
+    for (;;) {
+      const int64_t r = state->next.fetch_add(1);
+      if (r >= nruns) return;
+      for (int64_t i = state->run_start[size_t(r)]; i < state->run_start[size_t(r + 1)]; ++i) {
+        const Piece& pc = state->pieces[size_t(i)];
+        fn(base[pc.leaf], pc.begin, pc.end);
+      }
+      if (state->done.fetch_add(1) + 1 == nruns) {
+        std::lock_guard<std::mutex> lock(state->mu);
+        state->cv.notify_all();
+      }
+    }
+  };
+  for (int64_t t = 0; t + 1 < std::min(workers, nruns); ++t) {
+    auto task = work;
+    pool.Schedule(std::move(task));
+  }
+  work();
+  std::unique_lock<std::mutex> lock(state->mu);
+  state->cv.wait(lock, [&] { return state->done.load() == nruns; });
+}
+
+// Calls body.template operator()<S>() for a (checked) storage type.
 template <typename Body>
-ffi::Error dispatch(ffi::DataType t, Body body) {
+void dispatch(ffi::DataType t, Body&& body) {
   switch (t) {
     case ffi::DataType::F32:
       return body.template operator()<float>();
@@ -150,10 +239,8 @@ ffi::Error dispatch(ffi::DataType t, Body body) {
       return body.template operator()<double>();
     case ffi::DataType::BF16:
       return body.template operator()<bf16>();
-    case ffi::DataType::F16:
-      return body.template operator()<f16>();
     default:
-      return ffi::Error::InvalidArgument("jaxopt_losses fused kernels support float16/bfloat16/float32/float64");
+      return body.template operator()<f16>();
   }
 }
 
@@ -166,94 +253,94 @@ int64_t tail_start(int64_t n, int64_t itemsize) {
 // state_step after its increment, read as a float.
 double torch_step(const ffi::AnyBuffer& count) { return double(float(scalar_of(count) + 1.0)); }
 
-ffi::Error AdamImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer count, ffi::AnyBuffer g,
-                    ffi::AnyBuffer p, ffi::AnyBuffer m, ffi::AnyBuffer v, ffi::AnyBuffer x,
-                    ffi::Result<ffi::AnyBuffer> p_out, ffi::Result<ffi::AnyBuffer> m_out,
-                    ffi::Result<ffi::AnyBuffer> v_out, ffi::Result<ffi::AnyBuffer> x_out, double lr_value,
-                    bool lr_from_buffer, double beta1, double beta2, double weight_decay, double eps,
-                    bool amsgrad, bool maximize, bool adamw) {
-  const int64_t n = int64_t(p.element_count());
-  AdamArgs a{lr_from_buffer ? scalar_of(lr) : lr_value, beta1, beta2, weight_decay, eps, torch_step(count),
-             amsgrad, maximize, adamw, 0};
-  return dispatch(p.element_type(), [&]<typename S>() {
-    a.tail_start = tail_start(n, sizeof(S));
-    const S* xi = amsgrad ? in<S>(x) : nullptr;
-    S* xo = amsgrad ? out<S>(x_out) : nullptr;
-    const bool avx2 = use_avx2();
-    parallel_for(pool, n, 64 / int64_t(sizeof(S)), [&, xi, xo, avx2](int64_t b, int64_t e) {
-#ifdef JOL_HAVE_AVX2
-      if (avx2)
-        return avx2::adam_range<S>(a, b, e, in<S>(g), in<S>(p), in<S>(m), in<S>(v), xi, out<S>(p_out),
-                                   out<S>(m_out), out<S>(v_out), xo);
-#endif
-      generic::adam_range<S>(a, b, e, in<S>(g), in<S>(p), in<S>(m), in<S>(v), xi, out<S>(p_out),
-                             out<S>(m_out), out<S>(v_out), xo);
-    });
-    return ffi::Error::Success();
-  });
+template <typename S>
+const S* in(const Leaf& l, int k) {
+  return static_cast<const S*>(l.in[k]);
+}
+template <typename S>
+S* out(const Leaf& l, int k) {
+  return static_cast<S*>(l.out[k]);
 }
 
-ffi::Error SGDImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer count, ffi::AnyBuffer g,
-                   ffi::AnyBuffer p, ffi::AnyBuffer buf, ffi::Result<ffi::AnyBuffer> p_out,
-                   ffi::Result<ffi::AnyBuffer> buf_out, double lr_value, bool lr_from_buffer, double momentum,
-                   double dampening, double weight_decay, bool nesterov, bool maximize) {
-  const int64_t n = int64_t(p.element_count());
-  SGDArgs a{lr_from_buffer ? scalar_of(lr) : lr_value, momentum, dampening, weight_decay, nesterov, maximize,
-            scalar_of(count) == 0.0, 0};
-  return dispatch(p.element_type(), [&]<typename S>() {
-    a.tail_start = tail_start(n, sizeof(S));
-    const bool mom = momentum != 0.0;
-    const S* bi = mom ? in<S>(buf) : nullptr;
-    S* bo = mom ? out<S>(buf_out) : nullptr;
-    const bool avx2 = use_avx2();
-    parallel_for(pool, n, 64 / int64_t(sizeof(S)), [&, bi, bo, avx2](int64_t b, int64_t e) {
 #ifdef JOL_HAVE_AVX2
-      if (avx2) return avx2::sgd_range<S>(a, b, e, in<S>(g), in<S>(p), bi, out<S>(p_out), bo);
+#define JOL_RANGE(FN, ...) (use_avx2() ? avx2::FN(__VA_ARGS__) : generic::FN(__VA_ARGS__))
+#else
+#define JOL_RANGE(FN, ...) generic::FN(__VA_ARGS__)
 #endif
-      generic::sgd_range<S>(a, b, e, in<S>(g), in<S>(p), bi, out<S>(p_out), bo);
+
+ffi::Error AdamImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer count, ffi::RemainingArgs args,
+                    ffi::RemainingRets rets, double lr_value, bool lr_from_buffer, double beta1, double beta2,
+                    double weight_decay, double eps, bool amsgrad, bool maximize, bool adamw, int64_t nstate) {
+  std::vector<Leaf> leaves;
+  if (nstate != (amsgrad ? 3 : 2)) return ffi::Error::InvalidArgument("adam takes 2 state buffers, 3 with amsgrad");
+  if (ffi::Error err = parse_leaves(args, rets, nstate, leaves); err.failure()) return err;
+  const AdamArgs a{lr_from_buffer ? scalar_of(lr) : lr_value, beta1, beta2, weight_decay, eps, torch_step(count),
+                   amsgrad, maximize, adamw, 0};
+  for_each_piece(pool, leaves, [a](const Leaf& l, int64_t b, int64_t e) {
+    dispatch(l.dtype, [&]<typename S>() {
+      AdamArgs la = a;
+      la.tail_start = tail_start(l.n, sizeof(S));
+      const S* xi = a.amsgrad ? in<S>(l, 4) : nullptr;
+      S* xo = a.amsgrad ? out<S>(l, 3) : nullptr;
+      JOL_RANGE(adam_range<S>, la, b, e, in<S>(l, 0), in<S>(l, 1), in<S>(l, 2), in<S>(l, 3), xi, out<S>(l, 0),
+                out<S>(l, 1), out<S>(l, 2), xo);
     });
-    return ffi::Error::Success();
   });
+  return ffi::Error::Success();
 }
 
-ffi::Error AdagradImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer count, ffi::AnyBuffer g,
-                       ffi::AnyBuffer p, ffi::AnyBuffer s, ffi::Result<ffi::AnyBuffer> p_out,
-                       ffi::Result<ffi::AnyBuffer> s_out, double lr_value, bool lr_from_buffer,
-                       double lr_decay, double weight_decay, double eps, bool maximize) {
-  const int64_t n = int64_t(p.element_count());
-  AdagradArgs a{lr_from_buffer ? scalar_of(lr) : lr_value, lr_decay, weight_decay, eps, torch_step(count),
-                maximize, 0};
-  return dispatch(p.element_type(), [&]<typename S>() {
-    a.tail_start = tail_start(n, sizeof(S));
-    const bool avx2 = use_avx2();
-    parallel_for(pool, n, 64 / int64_t(sizeof(S)), [&, avx2](int64_t b, int64_t e) {
-#ifdef JOL_HAVE_AVX2
-      if (avx2)
-        return avx2::adagrad_range<S>(a, b, e, in<S>(g), in<S>(p), in<S>(s), out<S>(p_out), out<S>(s_out));
-#endif
-      generic::adagrad_range<S>(a, b, e, in<S>(g), in<S>(p), in<S>(s), out<S>(p_out), out<S>(s_out));
+ffi::Error SGDImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer count, ffi::RemainingArgs args,
+                   ffi::RemainingRets rets, double lr_value, bool lr_from_buffer, double momentum,
+                   double dampening, double weight_decay, bool nesterov, bool maximize, int64_t nstate) {
+  // nstate: 1 with a momentum buffer (torch allocates one unless momentum is the number 0), else 0.
+  std::vector<Leaf> leaves;
+  if (nstate > 1) return ffi::Error::InvalidArgument("sgd takes at most one state buffer");
+  if (ffi::Error err = parse_leaves(args, rets, nstate, leaves); err.failure()) return err;
+  if (momentum != 0.0 && nstate != 1) return ffi::Error::InvalidArgument("sgd with momentum needs its buffer");
+  const SGDArgs a{lr_from_buffer ? scalar_of(lr) : lr_value, momentum, dampening, weight_decay, nesterov, maximize,
+                  scalar_of(count) == 0.0, 0};
+  for_each_piece(pool, leaves, [a](const Leaf& l, int64_t b, int64_t e) {
+    dispatch(l.dtype, [&]<typename S>() {
+      SGDArgs la = a;
+      la.tail_start = tail_start(l.n, sizeof(S));
+      const bool mom = a.momentum != 0.0;
+      JOL_RANGE(sgd_range<S>, la, b, e, in<S>(l, 0), in<S>(l, 1), mom ? in<S>(l, 2) : nullptr, out<S>(l, 0),
+                mom ? out<S>(l, 1) : nullptr);
     });
-    return ffi::Error::Success();
   });
+  return ffi::Error::Success();
+}
+
+ffi::Error AdagradImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer count, ffi::RemainingArgs args,
+                       ffi::RemainingRets rets, double lr_value, bool lr_from_buffer, double lr_decay,
+                       double weight_decay, double eps, bool maximize, int64_t nstate) {
+  std::vector<Leaf> leaves;
+  if (nstate != 1) return ffi::Error::InvalidArgument("adagrad takes 1 state buffer");
+  if (ffi::Error err = parse_leaves(args, rets, nstate, leaves); err.failure()) return err;
+  const AdagradArgs a{lr_from_buffer ? scalar_of(lr) : lr_value, lr_decay, weight_decay, eps, torch_step(count),
+                      maximize, 0};
+  for_each_piece(pool, leaves, [a](const Leaf& l, int64_t b, int64_t e) {
+    dispatch(l.dtype, [&]<typename S>() {
+      AdagradArgs la = a;
+      la.tail_start = tail_start(l.n, sizeof(S));
+      JOL_RANGE(adagrad_range<S>, la, b, e, in<S>(l, 0), in<S>(l, 1), in<S>(l, 2), out<S>(l, 0), out<S>(l, 1));
+    });
+  });
+  return ffi::Error::Success();
 }
 
 }  // namespace
 }  // namespace jol
 
+// Operands: lr (read when lr_from_buffer), count (steps already taken, int32), then per parameter
+// (grad, param, state...); results per parameter (param, state...); nstate: state buffers per parameter.
 XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxopt_losses_fused_adam, jol::AdamImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::AnyBuffer>()  // lr (read when lr_from_buffer)
-                                  .Arg<ffi::AnyBuffer>()  // count: steps already taken (int32)
-                                  .Arg<ffi::AnyBuffer>()  // grad
-                                  .Arg<ffi::AnyBuffer>()  // param
-                                  .Arg<ffi::AnyBuffer>()  // exp_avg
-                                  .Arg<ffi::AnyBuffer>()  // exp_avg_sq
-                                  .Arg<ffi::AnyBuffer>()  // max_exp_avg_sq (a placeholder unless amsgrad)
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .RemainingArgs()  // grad, param, exp_avg, exp_avg_sq[, max_exp_avg_sq]
+                                  .RemainingRets()  // param, exp_avg, exp_avg_sq[, max_exp_avg_sq]
                                   .Attr<double>("lr")
                                   .Attr<bool>("lr_from_buffer")
                                   .Attr<double>("beta1")
@@ -262,39 +349,36 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxopt_losses_fused_adam, jol::AdamImpl,
                                   .Attr<double>("eps")
                                   .Attr<bool>("amsgrad")
                                   .Attr<bool>("maximize")
-                                  .Attr<bool>("adamw"));
+                                  .Attr<bool>("adamw")
+                                  .Attr<int64_t>("nstate"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxopt_losses_fused_sgd, jol::SGDImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::AnyBuffer>()  // lr
-                                  .Arg<ffi::AnyBuffer>()  // count
-                                  .Arg<ffi::AnyBuffer>()  // grad
-                                  .Arg<ffi::AnyBuffer>()  // param
-                                  .Arg<ffi::AnyBuffer>()  // momentum_buffer (a placeholder without momentum)
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .RemainingArgs()  // grad, param[, momentum_buffer]
+                                  .RemainingRets()  // param[, momentum_buffer]
                                   .Attr<double>("lr")
                                   .Attr<bool>("lr_from_buffer")
                                   .Attr<double>("momentum")
                                   .Attr<double>("dampening")
                                   .Attr<double>("weight_decay")
                                   .Attr<bool>("nesterov")
-                                  .Attr<bool>("maximize"));
+                                  .Attr<bool>("maximize")
+                                  .Attr<int64_t>("nstate"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxopt_losses_fused_adagrad, jol::AdagradImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::AnyBuffer>()  // lr
-                                  .Arg<ffi::AnyBuffer>()  // count
-                                  .Arg<ffi::AnyBuffer>()  // grad
-                                  .Arg<ffi::AnyBuffer>()  // param
-                                  .Arg<ffi::AnyBuffer>()  // state_sum
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .RemainingArgs()  // grad, param, state_sum
+                                  .RemainingRets()  // param, state_sum
                                   .Attr<double>("lr")
                                   .Attr<bool>("lr_from_buffer")
                                   .Attr<double>("lr_decay")
                                   .Attr<double>("weight_decay")
                                   .Attr<double>("eps")
-                                  .Attr<bool>("maximize"));
+                                  .Attr<bool>("maximize")
+                                  .Attr<int64_t>("nstate"));

@@ -5,6 +5,7 @@ pure-XLA path (``fused=None``) unchanged, and the errors where the kernels canno
 from __future__ import annotations
 
 import hashlib
+import re
 
 import jax
 import jax.numpy as jnp
@@ -74,12 +75,18 @@ def _bits(x) -> np.ndarray:
     return x.view(np.dtype(f"u{x.dtype.itemsize}"))
 
 
+def _per_leaf(dtype, n):
+    """``dtype``: one dtype name for every leaf, or a list of one per leaf."""
+    return list(dtype) if isinstance(dtype, (list, tuple)) else [dtype] * n
+
+
 def _torch_run(name, kwargs, params0, grads, dtype):
-    params = [_to_torch(p, dtype).requires_grad_() for p in params0]
+    dtypes = _per_leaf(dtype, len(params0))
+    params = [_to_torch(p, dt).requires_grad_() for p, dt in zip(params0, dtypes, strict=True)]
     opt = OURS[name][1](params, fused=True, **kwargs)
     for gs in grads:
-        for p, g in zip(params, gs, strict=True):
-            p.grad = _to_torch(g, dtype)
+        for p, g, dt in zip(params, gs, dtypes, strict=True):
+            p.grad = _to_torch(g, dt)
         opt.step()
     state = {
         k: [_to_numpy(opt.state[p][k]) for p in params] for k in STATE_KEYS[name] if k in opt.state[params[0]]
@@ -89,7 +96,9 @@ def _torch_run(name, kwargs, params0, grads, dtype):
 
 def _jax_run(name, kwargs, params0, grads, dtype, *, in_place):
     tx = OURS[name][0](fused=True, **kwargs)
-    cast = lambda x: jnp.asarray(_to_numpy(_to_torch(x, dtype)))  # torch's rounding to bf16/f16
+    dtypes = _per_leaf(dtype, len(params0))
+    # torch's rounding to bf16/f16
+    cast = lambda xs: [jnp.asarray(_to_numpy(_to_torch(x, dt))) for x, dt in zip(xs, dtypes, strict=True)]
 
     def step(params, state, gs):
         if in_place:
@@ -98,10 +107,10 @@ def _jax_run(name, kwargs, params0, grads, dtype, *, in_place):
         return optax.apply_updates(params, updates), state
 
     step = jax.jit(step, donate_argnums=(0, 1))
-    params = [cast(p) for p in params0]
+    params = cast(params0)
     state = tx.init(params)
     for gs in grads:
-        params, state = step(params, state, [cast(g) for g in gs])
+        params, state = step(params, state, cast(gs))
     return params, state
 
 
@@ -146,6 +155,84 @@ def test_large_leaf_multithreaded_split():
     kwargs = dict(lr=0.01, amsgrad=True, weight_decay=0.1)
     ref = _torch_run("adam", kwargs, params0, grads, "float32")
     _assert_same("adam", _jax_run("adam", kwargs, params0, grads, "float32", in_place=True), ref)
+
+
+# One kernel call takes every leaf (torch's multi-tensor fused step): leaves of many sizes, with torch's
+# scalar tails (not multiples of 4/8/16/32), empty ones, and one large enough that the split between threads
+# cuts inside it and across leaf boundaries; dtypes mixed in one pytree (torch groups them by dtype).
+MIXED_SHAPES = [(0,), (1,), (3,), (7,), (2, 0, 3), (9,), (17,), (33,), (40_003,), (5, 13), (129,), (31,)]
+MIXED_CONFIGS = [  # every number of state buffers: 3, 2, 1, 1 and 0
+    ("adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+    ("adamw", dict(lr=0.01, maximize=True)),
+    ("adagrad", dict(lr=0.1, lr_decay=0.01)),
+    ("sgd", dict(lr=0.01, momentum=0.9, nesterov=True)),
+    ("sgd", dict(lr=0.01, weight_decay=0.1)),
+]
+
+
+def _mixed_dtypes(name):
+    dts = ["float32", "float64"] if name == "sgd" else ["float32", "bfloat16", "float64", "float16"]
+    return [dts[i % len(dts)] for i in range(len(MIXED_SHAPES))]
+
+
+@pytest.mark.parametrize(
+    "name,kwargs", MIXED_CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(MIXED_CONFIGS)]
+)
+def test_many_leaves_mixed_dtypes_one_call(name, kwargs, x64):
+    params0 = init_params(MIXED_SHAPES, seed=10)
+    grads = grad_stream(MIXED_SHAPES, steps=8, seed=11)
+    dtypes = _mixed_dtypes(name)
+    ref = _torch_run(name, kwargs, params0, grads, dtypes)
+    _assert_same(name, _jax_run(name, kwargs, params0, grads, dtypes, in_place=True), ref)
+
+
+def test_one_kernel_call_per_step_and_no_copies():
+    """apply_step under jit with donation: one custom call for the whole pytree, no array copied."""
+    tx = adam(lr=0.01, amsgrad=True, fused=True)
+    params = {"w": jnp.ones((64, 33)), "b": [jnp.zeros(33), jnp.zeros((2, 5), jnp.bfloat16)]}
+    state = tx.init(params)
+    step = jax.jit(lambda p, s, g: apply_step(tx, g, s, p), donate_argnums=(0, 1))
+    hlo = step.lower(params, state, params).compile().as_text()
+    assert hlo.count("custom-call(") == 1
+    assert re.findall(r"= \w+\[\d[\d,]*\]\S* copy\(", hlo) == []
+
+
+def test_eager_jit_update_and_apply_step_agree(x64):
+    """Eager and jitted (with or without donation) give the same bits; ``update`` gives the same state
+    and ``new_param - param`` as its update."""
+    dtypes = _mixed_dtypes("adam")
+    params = {
+        str(i): jnp.asarray(_to_numpy(_to_torch(p, dt)))
+        for i, (p, dt) in enumerate(zip(init_params(MIXED_SHAPES, seed=12), dtypes, strict=True))
+    }
+    grads = jax.tree.map(lambda p: (0.1 * jnp.cos(3.0 * p)).astype(p.dtype), params)
+    tx = adam(lr=0.01, amsgrad=True, weight_decay=0.1, fused=True)
+    state = tx.init(params)
+    copy = lambda tree: jax.tree.map(jnp.copy, tree)
+    runs = [
+        apply_step(tx, grads, state, params),
+        jax.jit(lambda p, s, g: apply_step(tx, g, s, p))(params, state, grads),
+        jax.jit(lambda p, s, g: apply_step(tx, g, s, p), donate_argnums=(0, 1))(
+            copy(params), copy(state), grads
+        ),
+    ]
+    for new_params, new_state in runs[1:]:
+        for a, b in zip(jax.tree.leaves((new_params, new_state)), jax.tree.leaves(runs[0]), strict=True):
+            np.testing.assert_array_equal(_bits(a), _bits(b))
+    expected_updates = jax.tree.map(lambda n, p: n - p, runs[0][0], params)
+    for updates, new_state in (tx.update(grads, state, params), jax.jit(tx.update)(grads, state, params)):
+        for a, b in zip(
+            jax.tree.leaves((updates, new_state)),
+            jax.tree.leaves((expected_updates, runs[0][1])),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(_bits(a), _bits(b))
+
+
+def test_empty_pytree():
+    tx = sgd(lr=0.1, momentum=0.9, fused=True)
+    params, state = apply_step(tx, {}, tx.init({}), {})
+    assert params == {} and int(state.count) == 1
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "adagrad"])

@@ -1,10 +1,10 @@
 """``fused=True``: torch's fused CPU optimizer kernels, run natively through :mod:`jax.ffi` (private).
 
-The kernels (``csrc/``, built by ``pip install`` into ``jaxopt_losses/_native/``) update one parameter and
-its state in a single pass over memory, computing exactly as torch 2.13's
-``Fused{Adam,SGD,Adagrad}Kernel.cpp`` on CPU: bit-identical to torch's ``fused=True`` (see
-``tests/test_fused.py``). They are loaded and registered with :func:`jax.ffi.register_ffi_target` on
-first use; no XLA flag is set.
+The kernels (``csrc/``, built by ``pip install`` into ``jaxopt_losses/_native/``) update every parameter of
+a pytree and its state in one call (torch's multi-tensor fused step) and a single pass over memory,
+computing exactly as torch 2.13's ``Fused{Adam,SGD,Adagrad}Kernel.cpp`` on CPU: bit-identical to torch's
+``fused=True`` (see ``tests/test_fused.py``). They are loaded and registered with
+:func:`jax.ffi.register_ffi_target` on first use; no XLA flag is set.
 
 What ``fused=True`` accepts, as torch's fused optimizers do: floating point parameters (float16, bfloat16,
 float32, float64) on the CPU backend; ``lr`` may be a number, a scalar array or tracer, or a schedule (it
@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxopt_losses.optim._base import concrete_value, increment, map_leaves, resolve
+from jaxopt_losses.optim._base import concrete_value, increment, param_leaves, resolve
 
 Array = jax.Array
 
@@ -148,44 +148,53 @@ def lr_operands(lr: Any) -> tuple[Array, dict[str, Any]]:
     return lr_arr.reshape(()), {"lr": np.float64(0.0), "lr_from_buffer": np.bool_(True)}
 
 
-def _placeholder(p: Array) -> Array:
-    return jnp.zeros((0,), p.dtype)
-
-
 def call(
     kernel: str,
     opt: str,
     lr: Any,
     count: Array,
-    g: Array,
-    p: Array,
-    states: Sequence[Array | None],
+    grads: Sequence[Array],
+    params: Sequence[Array],
+    states: Sequence[Sequence[Array] | None],
     attrs: dict[str, Any],
     *,
     in_place: bool,
-) -> tuple[Array | None, ...]:
-    """Run ``kernel`` on one leaf: returns ``(new_param, *new_state_buffers)`` (``None`` stays
-    ``None``). The state buffers are aliased to the outputs (updated in place when donated); the parameter
-    too when ``in_place`` (then the old parameter must not be used afterwards, as in :func:`apply_step`)."""
-    _check_leaf(opt, p)
-    if kernel == "sgd" and jnp.dtype(p.dtype).itemsize < 4:
-        raise RuntimeError(
-            f"sgd(fused=True) does not support {jnp.dtype(p.dtype).name} parameters: torch 2.13's fused CPU "
-            "SGD kernel leaves them unchanged outside the last (numel % 16) elements (a torch bug, not "
-            "reproduced here). Use fused=None."
-        )
+) -> tuple[list[Array], list[list[Array] | None]]:
+    """Run ``kernel`` once on all the leaves, as torch's ``_fused_adam_`` takes tensor lists: returns
+    ``(new_params, new_states)``, a ``None`` state (a buffer torch does not allocate) staying ``None``.
+    The state buffers are aliased to the outputs (updated in place when donated); the parameters too when
+    ``in_place`` (then the old parameters must not be used afterwards, as in :func:`apply_step`). Leaves
+    may differ in shape and dtype (each keeps its own)."""
+    for p in params:
+        _check_leaf(opt, p)
+        if kernel == "sgd" and jnp.dtype(p.dtype).itemsize < 4:
+            raise RuntimeError(
+                f"sgd(fused=True) does not support {jnp.dtype(p.dtype).name} parameters: torch 2.13's fused "
+                "CPU SGD kernel leaves them unchanged outside the last (numel % 16) elements (a torch bug, "
+                "not reproduced here). Use fused=None."
+            )
+    if not params:
+        return [], [None if s is None else [] for s in states]
+    present = [s for s in states if s is not None]
+    nstate = len(present)
+    operands: list[Array] = []
+    out_types = []
+    aliases = {}
+    for i, (g, p) in enumerate(zip(grads, params, strict=True)):
+        bufs = [s[i] for s in present]
+        first = 2 + i * (2 + nstate)  # operand index of this leaf's grad (after lr and count)
+        operands += [jnp.asarray(g).astype(p.dtype), p, *bufs]
+        out_types += [jax.ShapeDtypeStruct(b.shape, b.dtype) for b in (p, *bufs)]
+        aliases.update({first + 2 + k: i * (1 + nstate) + 1 + k for k in range(nstate)})
+        if in_place:
+            aliases[first + 1] = i * (1 + nstate)
     lr_buf, lr_attrs = lr_operands(lr)
-    bufs = [s if s is not None else _placeholder(p) for s in states]
-    operands = [lr_buf, count, jnp.asarray(g).astype(p.dtype), p, *bufs]
-    out_types = [jax.ShapeDtypeStruct(b.shape, b.dtype) for b in (p, *bufs)]
-    aliases = {4 + i: 1 + i for i, s in enumerate(states) if s is not None}
-    if in_place:
-        aliases[3] = 0
     fn = jax.ffi.ffi_call(f"jaxopt_losses_fused_{kernel}", out_types, input_output_aliases=aliases)
     attrs = {k: (np.bool_(v) if isinstance(v, bool) else np.float64(v)) for k, v in attrs.items()}
-    outs = fn(*operands, **lr_attrs, **attrs)
-    new_p, *new_states = outs
-    return (new_p, *(n if s is not None else None for n, s in zip(new_states, states, strict=True)))
+    outs = fn(lr_buf, count, *operands, **lr_attrs, **attrs, nstate=np.int64(nstate))
+    new_params = list(outs[:: 1 + nstate])
+    new_present = iter([list(outs[1 + k :: 1 + nstate]) for k in range(nstate)])
+    return new_params, [None if s is None else next(new_present) for s in states]
 
 
 def as_updates(new_params: Any, params: Any) -> Any:
@@ -201,18 +210,24 @@ def make_update(
     buffers: Callable[[Any], list[Any]],
     rebuild: Callable[[Array, list[Any]], Any],
 ) -> Callable[..., Any]:
-    """The ``update`` of ``opt(fused=True)``: ``kernel`` on every leaf, with ``attrs`` (its static
+    """The ``update`` of ``opt(fused=True)``: ``kernel`` once on all the leaves, with ``attrs`` (its static
     hyperparameters), the state buffers ``buffers(state)`` (``None`` for one not allocated) and the new
     state ``rebuild(new_count, new_buffers)``. The returned function also carries the in-place step that
-    :func:`apply_step` runs."""
+    :func:`apply_step` runs. (Not :func:`~jaxopt_losses.optim._base.map_leaves`: one call takes every leaf,
+    so that a step is one fork/join of the threads however many tensors there are.)"""
 
     _NO_PARAMS = f"{opt}(fused=True) needs `params` in update (the kernel writes them)."
 
     def step(grads, state, params, in_place):
+        treedef = jax.tree.structure(grads)
+        p_l = param_leaves(params, treedef, required=True, message=_NO_PARAMS)
+        s_l = [None if s is None else treedef.flatten_up_to(s) for s in buffers(state)]
         lr_t = resolve(lr, state.count)
-        leaf = lambda g, p, *s: call(kernel, opt, lr_t, state.count, g, p, s, attrs, in_place=in_place)
-        new_params, new_buffers = map_leaves(leaf, grads, params, buffers(state), message=_NO_PARAMS)
-        return new_params, rebuild(increment(state.count), new_buffers)
+        new_p, new_s = call(
+            kernel, opt, lr_t, state.count, treedef.flatten_up_to(grads), p_l, s_l, attrs, in_place=in_place
+        )
+        new_buffers = [None if s is None else treedef.unflatten(s) for s in new_s]
+        return treedef.unflatten(new_p), rebuild(increment(state.count), new_buffers)
 
     def update_fn(grads, state, params=None):
         new_params, new_state = step(grads, state, params, False)

@@ -335,6 +335,11 @@ ffi::Error AdagradImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer c
 }  // namespace
 }  // namespace jol
 
+// The calling convention of the handlers below, checked by jaxopt_losses/optim/_fused.py when it loads the
+// library (a library built from older sources is refused with a message, not called with wrong operands).
+// 2: one call for all the parameters (variadic operands, nstate attribute).
+extern "C" int jaxopt_losses_fused_abi_version() { return 2; }
+
 // Operands: lr (read when lr_from_buffer), count (steps already taken, int32), then per parameter
 // (grad, param, state...); results per parameter (param, state...); nstate: state buffers per parameter.
 XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxopt_losses_fused_adam, jol::AdamImpl,

@@ -4,6 +4,7 @@ pure-XLA path (``fused=None``) unchanged, and the errors where the kernels canno
 
 from __future__ import annotations
 
+import _ctypes
 import hashlib
 import re
 
@@ -391,3 +392,8 @@ def test_clear_error_without_kernels_or_off_cpu(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match=r"adamw\(fused=True\) is unavailable: the compiled kernels"):
         adamw(fused=True)
     assert adamw(fused=None) is not None  # the pure-XLA path needs no kernels
+    # a shared library without the kernels' ABI version (as one built from older sources) is refused
+    monkeypatch.setenv("JAXOPT_LOSSES_FUSED_LIB", _ctypes.__file__)
+    monkeypatch.setattr(_fused, "_loaded", None)
+    with pytest.raises(RuntimeError, match=r"older sources \(kernel ABI 1, this package needs 2\)"):
+        sgd(fused=True)

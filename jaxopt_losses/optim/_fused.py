@@ -41,6 +41,7 @@ from jaxopt_losses.optim._base import concrete_value, increment, param_leaves, r
 Array = jax.Array
 
 _TARGETS = ("adam", "sgd", "adagrad")
+_ABI_VERSION = 2  # csrc/fused_optim.cc's jaxopt_losses_fused_abi_version(): the handlers' operands
 _LIB_ENV = "JAXOPT_LOSSES_FUSED_LIB"
 _lock = threading.Lock()
 _loaded: bool | None = None
@@ -72,6 +73,16 @@ def library_path() -> Path | None:
     return None
 
 
+def _check_abi(lib: ctypes.CDLL) -> None:
+    version_fn = getattr(lib, "jaxopt_losses_fused_abi_version", None)
+    version = version_fn() if version_fn is not None else 1
+    if version != _ABI_VERSION:
+        raise OSError(
+            f"it was built from older sources (kernel ABI {version}, this package needs {_ABI_VERSION}); "
+            "rebuild it with `pip install` (`pip install -e .` in a checkout)"
+        )
+
+
 def available() -> bool:
     """Load the kernels and register them with XLA (once); False (see :func:`require`) when they cannot be."""
     global _loaded, _load_error
@@ -87,6 +98,7 @@ def available() -> bool:
             else:
                 try:
                     lib = ctypes.cdll.LoadLibrary(str(path))
+                    _check_abi(lib)
                     for name in _TARGETS:
                         symbol = f"jaxopt_losses_fused_{name}"
                         jax.ffi.register_ffi_target(

@@ -163,17 +163,18 @@ struct Piece {
 // into contiguous runs of about equal size (cuts inside a tensor fall on cache lines); the runs are claimed
 // from a shared counter by the calling thread and XLA's intra-op threads, so the caller alone can finish
 // all of them: a task the pool starts late finds nothing left and returns (it holds the shared state, not
-// the stack). As many threads as the pool has (the caller counts as one: one more thread than cores
-// measured 5-15% slower on 2 cores, where a preempted thread holds up the join), and many runs per thread
-// so that one preempted by another process delays little (16 measured best of 1/4/16/64). Below
-// kMinRunBytes a run does not pay for a thread.
+// the stack). Every pool thread is offered work besides the caller: with only as many threads as cores,
+// a pool thread woken late (another process on its core) left the caller alone for most of the step (1.1
+// cores busy; measured on 2 cores under load), while the extra thread costs at most one run's time at the
+// join. Many small runs per thread keep that cost and the imbalance small (16 measured best of 1/4/16/32/64
+// on 2 cores, interleaved against torch's fused step). Below kMinRunBytes a run does not pay for a thread.
 template <typename F>
 void for_each_piece(ffi::ThreadPool& pool, const std::vector<Leaf>& leaves, F fn) {
   constexpr int64_t kMinRunBytes = int64_t(1) << 16;
   constexpr int64_t kRunsPerWorker = 16;
   int64_t total = 0;
   for (const Leaf& l : leaves) total += l.n * itemsize(l.dtype);
-  const int64_t workers = std::max<int64_t>(1, pool.num_threads());
+  const int64_t workers = std::max<int64_t>(1, pool.num_threads() + 1);
   const int64_t runs = std::min<int64_t>(workers * kRunsPerWorker, total / kMinRunBytes);
   if (workers <= 1 || runs <= 1) {
     for (int64_t l = 0; l < int64_t(leaves.size()); ++l)

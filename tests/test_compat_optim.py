@@ -245,6 +245,34 @@ def test_lr_edits_never_recompile_scheduled_betas_compile_once_and_all_take_effe
     np.testing.assert_allclose(np.asarray(opt.params[0]), tp[0].detach().numpy(), rtol=3e-6)
 
 
+@pytest.mark.parametrize("name", ["Adam", "SGD"])
+def test_one_cycle_with_cycle_momentum_compiles_once_more_not_every_step(name):
+    """OneCycleLR writes lr and betas[0] / momentum at every step: both traced (betas[0] / momentum from
+    their first change), so the steady steps do not recompile; the parameters follow torch's."""
+    kw = dict(lr=0.01) if name == "Adam" else dict(lr=0.01, momentum=0.9)
+    p0, gs = init_params(SHAPES), grad_stream(SHAPES, steps=12)
+    tparams = [torch.tensor(p, requires_grad=True) for p in p0]
+    topt = getattr(torch.optim, name)(tparams, **kw)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.1, total_steps=20)
+    opt = getattr(C.optim, name)([jnp.asarray(p) for p in p0], **kw)
+    sched = C.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=20)
+    sizes, ours, ref = [], [], []
+    for g in gs:
+        for p, gg in zip(tparams, g, strict=True):
+            p.grad = torch.tensor(gg)
+        topt.step()
+        tsched.step()
+        opt.step([jnp.asarray(x) for x in g])
+        sched.step()
+        sizes.append(_jit_step._cache_size())
+        ours.append([np.asarray(p) for p in opt.params])
+        ref.append([p.detach().numpy().copy() for p in tparams])
+    assert len(set(sizes[2:])) == 1, sizes  # step 1 (state created), step 2 (momentum traced), then none
+    key = "betas" if name == "Adam" else "momentum"
+    assert opt.param_groups[0][key] != kw.get(key, (0.9, 0.999))  # the scheduler did cycle it
+    assert_trajectories_close(ours, ref)
+
+
 def test_structural_edit_compiles_once_and_keeps_state():
     opt = C.optim.SGD([jnp.ones(3)], lr=0.1, momentum=0.9)
     opt.step([jnp.ones(3)])

@@ -231,6 +231,13 @@ def _doc(name: str, factory: str, defaults: dict) -> str:
         f"Parity with torch.optim.{name}: the update is :func:`jaxopt_losses.optim.{factory}` (see its "
         "docstring for the update rule); ``state_dict()`` matches torch's keys and loads into torch, and "
         "torch's loads here. See :class:`Optimizer` for ``params``, ``step`` and ``param_groups``."
+        + (
+            "\n\n``fused=True`` runs torch's fused CPU kernel (:func:`jaxopt_losses.optim.apply_step`): "
+            "parameters and state bit-identical to torch's ``fused=True``; every option but ``lr`` is then "
+            "static (a new value compiles once); RuntimeError at construction without the compiled kernels."
+            if "fused" in defaults and factory in ("adam", "adamw", "sgd", "adagrad")
+            else ""
+        )
     )
 
 

@@ -9,11 +9,15 @@ Design:
   plain arrays / a pytree, the optimizer keeps its own copy (read them back from ``params``).
 * One jitted function updates every parameter that has a gradient (one compiled call per ``step``);
   nothing is donated, so an array read from the model before a step stays valid. The factory is called
-  *inside* the traced function with the group's numeric hyperparameters passed as traced, weakly typed
-  scalars, so editing ``param_groups[i]['lr']`` (or betas, eps, ...) takes effect on the next step without
-  recompiling. Booleans, strings, integer iteration counts, and numbers equal to zero (which decide whether
-  torch allocates a buffer) are static: changing one of those compiles once more for the new
-  configuration and keeps the state that still applies.
+  *inside* the traced function. ``lr`` is passed as a traced, weakly typed scalar, so editing
+  ``param_groups[i]['lr']`` (an LR scheduler) takes effect on the next step without recompiling. Every
+  other option is static, a Python float in the compile key, so that the factory computes ``1 - beta2``
+  and the like in double as torch does: changing one compiles once more for the new value (and keeps the
+  state that still applies). Exception: ``momentum`` and ``betas[0]``, which CyclicLR / OneCycleLR
+  (``cycle_momentum``) write at every step, become traced at their first change (one compile more, then
+  none). With ``fused=True`` only ``lr`` is ever traced, from its first change (torch's fused kernels take
+  every other hyperparameter as a double), and the step runs torch's fused kernel
+  (:func:`jaxopt_losses.optim.apply_step`).
 * State is per parameter and lazy, as torch's: a parameter whose gradient is ``None`` is not updated and
   gets no state (no weight decay either).
 * ``state_dict`` / ``load_state_dict`` use torch's layout; the factory's ``<Name>State`` fields are named
@@ -274,25 +278,65 @@ def _takes_no_argument(closure: Callable[..., Any]) -> bool:
 # hyperparameters: static structure + traced numbers
 
 
-def _encode(key: str, value: Any, dyn: list[float], static_keys: frozenset[str] = _STATIC_KEYS) -> Any:
-    """Static description of ``value``; traced numbers are appended to ``dyn`` and stand as ``_TRACED``."""
+def _encode(
+    key: str,
+    value: Any,
+    dyn: list[float],
+    static_keys: frozenset[str] = _STATIC_KEYS,
+    traced: frozenset[tuple] = frozenset(),
+    path: tuple = (),
+) -> Any:
+    """Static description of ``value``; traced numbers are appended to ``dyn`` and stand as ``_TRACED``.
+
+    A number is static (a Python float, part of the compile key) unless its path (``("lr",)``,
+    ``("betas", 0)``) is in ``traced``: see ``Optimizer._config`` for which numbers are traced.
+    """
+    path = path or (key,)
     value = _to_python(value)
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, tuple | list):
         if key in static_keys:
             return tuple(value)
-        return tuple(_encode(key, v, dyn, static_keys) for v in value)
+        return tuple(_encode(key, v, dyn, static_keys, traced, (key, i)) for i, v in enumerate(value))
     if isinstance(value, numbers.Real):
         if key in static_keys:
             return value
         if key != "lr" and float(value) == 0.0:
             return value  # zero decides structure (no buffer, no decay) in torch and in the factories
+        if path not in traced:
+            return value  # static: the factory computes with the Python float, as torch does
         dyn.append(float(value))
         return _TRACED
     if callable(value):
         return value  # a schedule, or adjust_lr_fn; hashed by identity
     raise TypeError(f"unsupported value for optimizer option {key!r}: {value!r}")
+
+
+def _changed_numbers(old: tuple, new: tuple, static_keys: frozenset[str]) -> set[tuple]:
+    """Paths of the static numbers that differ between two encodings (neither being zero)."""
+    out: set[tuple] = set()
+
+    def walk(path: tuple, a: Any, b: Any) -> None:
+        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk((path[0], i), x, y)
+        elif (
+            isinstance(a, numbers.Real)
+            and isinstance(b, numbers.Real)
+            and not isinstance(a, bool)
+            and not isinstance(b, bool)
+            and float(a) != 0.0
+            and float(b) != 0.0
+            and a != b
+        ):
+            out.add(path)
+
+    old_d = dict(old)
+    for k, enc in new:
+        if k in old_d and k not in static_keys:
+            walk((k,), old_d[k], enc)
+    return out
 
 
 def _decode(enc: Any, dyn: list[Any], pos: list[int]) -> Any:
@@ -310,13 +354,30 @@ def _factory_kwargs(group: dict[str, Any], accepted: frozenset[str]) -> dict[str
 
 
 def _split(
-    group: dict[str, Any], accepted: frozenset[str], static_keys: frozenset[str] = _STATIC_KEYS
+    group: dict[str, Any],
+    accepted: frozenset[str],
+    static_keys: frozenset[str] = _STATIC_KEYS,
+    traced: frozenset[tuple] = frozenset(),
 ) -> tuple[tuple, list[float]]:
     dyn: list[float] = []
     static = tuple(
-        (k, _encode(k, v, dyn, static_keys)) for k, v in sorted(_factory_kwargs(group, accepted).items())
+        (k, _encode(k, v, dyn, static_keys, traced))
+        for k, v in sorted(_factory_kwargs(group, accepted).items())
     )
     return static, dyn
+
+
+_LR = ("lr",)
+# The numbers torch's LR schedulers write at every step (CyclicLR / OneCycleLR with cycle_momentum cycle
+# ``momentum`` or ``betas[0]``): once changed, they are traced, so that such a scheduler does not recompile
+# at every step. Every other number stays static (torch's double arithmetic; changing it recompiles).
+_SCHEDULED = frozenset({_LR, ("momentum",), ("betas", 0)})
+
+
+def _initial_traced(group: dict[str, Any]) -> frozenset[tuple]:
+    """The numbers traced from the first step: ``lr`` (``fused=True``: none, the kernel's ``lr`` is a
+    double attribute until it first changes)."""
+    return frozenset() if group.get("fused") else frozenset({_LR})
 
 
 def _rebuild(static: tuple, dyn: list[Any]) -> dict[str, Any]:
@@ -332,6 +393,8 @@ def _factory(name: str) -> Callable[..., optax.GradientTransformation]:
 
 def _step_impl(factory_name, statics, leaves, states, grads, dyns):
     """Update the listed parameters; a ``None`` state is created first (torch's lazy state)."""
+    from jaxopt_losses import optim
+
     factory = _factory(factory_name)
     new_leaves, new_states = [], []
     for static, ps, ss, gs, d in zip(statics, leaves, states, grads, dyns, strict=True):
@@ -339,8 +402,8 @@ def _step_impl(factory_name, statics, leaves, states, grads, dyns):
         group_p, group_s = [], []
         for p, s, g in zip(ps, ss, gs, strict=True):
             s = tx.init([p]) if s is None else s
-            updates, s = tx.update([g], s, [p])
-            group_p.append(optax.apply_updates([p], updates)[0])  # pyright: ignore[reportIndexIssue]  # a list
+            new_p, s = optim.apply_step(tx, [g], s, [p])  # torch's fused kernel in place where fused=True
+            group_p.append(new_p[0])
             group_s.append(s)
         new_leaves.append(group_p)
         new_states.append(group_s)
@@ -384,8 +447,9 @@ class Optimizer:
       **kwargs: torch's options (validated by the functional factory with torch's messages).
 
     Attributes:
-      param_groups: list of dicts in torch's layout; edits take effect on the next ``step`` (numeric
-        options without recompiling).
+      param_groups: list of dicts in torch's layout; edits take effect on the next ``step`` (``lr``
+        without recompiling; any other option compiles once per new value, except ``momentum`` /
+        ``betas[0]``, traced from their first change: see the module docstring).
       params: the parameters in the structure given (one entry per group when groups were given).
       state: per-parameter state keyed by the parameter's flat index (torch keys it by tensor).
 
@@ -435,6 +499,7 @@ class Optimizer:
         self._bindings: list[_Binding] = []
         self._states: list[Any] = []
         self._statics: list[tuple] = []
+        self._traced: list[frozenset[tuple]] = []  # per group: the paths of the numbers passed traced
         self._placements: dict[Any, list[Any]] = {}
         if isinstance(params, types.GeneratorType | map | filter):
             params = list(params)  # e.g. a generator of arrays, of Variables or of param-group dicts
@@ -448,11 +513,10 @@ class Optimizer:
             self.add_param_group(g)
         if self._eager_state:  # torch's Adagrad creates its state in __init__ (step 0, sum)
             self._states = [
-                [
-                    _jit_init(self._factory_name, st, [v], _split(g, self._accepted, self._static_keys)[1])
-                    for v in b.read()
-                ]
-                for st, g, b in zip(self._statics, self.param_groups, self._bindings, strict=True)
+                [_jit_init(self._factory_name, st, [v], self._split(g, tr)[1]) for v in b.read()]
+                for st, g, b, tr in zip(
+                    self._statics, self.param_groups, self._bindings, self._traced, strict=True
+                )
             ]
 
     # -- construction ---------------------------------------------------------------------------------
@@ -468,6 +532,9 @@ class Optimizer:
         _factory(self._factory_name)(
             **{k: _to_python(v) for k, v in _factory_kwargs(group, self._accepted).items()}
         )
+
+    def _split(self, group: dict[str, Any], traced: frozenset[tuple]) -> tuple[tuple, list[float]]:
+        return _split(group, self._accepted, self._static_keys, traced)
 
     def _initial_state(self, binding: _Binding, static: tuple, dyn: list[float]) -> Any:
         """A new group's state: none per parameter yet (torch creates it at the parameter's first step)."""
@@ -491,11 +558,13 @@ class Optimizer:
             seen = {id(v) for b in self._bindings if b.variables is not None for v in b.variables}
             if any(id(v) in seen for v in binding.variables):
                 raise ValueError("some parameters appear in more than one parameter group")
-        static, dyn = _split(group, self._accepted, self._static_keys)
+        traced = _initial_traced(group)
+        static, dyn = self._split(group, traced)
         state = self._initial_state(binding, static, dyn)
         group["params"] = binding.value()
         self._bindings.append(binding)
         self._statics.append(static)
+        self._traced.append(traced)
         self._states.append(state)
         self.param_groups.append(group)
         self._placements.clear()
@@ -534,10 +603,29 @@ class Optimizer:
         ]
 
     def _config(self, values: list[list[jax.Array]]) -> tuple[list[tuple], list[Any], list[list[float]]]:
-        """param_groups re-read, nothing committed: statics, the states fitting them, traced numbers."""
+        """param_groups re-read: statics, the states fitting them, traced numbers (nothing committed but
+        which numbers are traced).
+
+        Numbers are static (Python floats the factory computes with in double, as torch does; changing
+        one compiles once more for the new value), except those torch's schedulers write at every step:
+        ``lr`` is traced from the start, ``momentum`` / ``betas[0]`` from their first change (a weakly
+        typed scalar: float32, float64 under x64), so CyclicLR / OneCycleLR compile at most once more.
+        With ``fused=True`` only ``lr`` is ever traced (from its first change): torch's kernel takes the
+        others as doubles.
+        """
         statics, states, dyns = [], [], []
         for i, group in enumerate(self.param_groups):
-            static, dyn = _split(group, self._accepted, self._static_keys)
+            traced = self._traced[i]
+            if group.get("fused"):
+                traced = traced & {_LR}
+            static, dyn = self._split(group, traced)
+            if static != self._statics[i]:
+                changed = _changed_numbers(self._statics[i], static, self._static_keys)
+                changed &= {_LR} if group.get("fused") else _SCHEDULED
+                if changed - traced:
+                    traced = traced | changed
+                    static, dyn = self._split(group, traced)
+            self._traced[i] = traced
             state = self._states[i]
             if static != self._statics[i]:
                 self._validate(group)
@@ -802,7 +890,7 @@ class Optimizer:
             for name, default in self.defaults.items():
                 group.setdefault(name, default)
             self._validate(group)
-            static, dyn = _split(group, self._accepted, self._static_keys)
+            static, dyn = self._split(group, self._traced[gi])
             per = []
             for idx in sg["params"]:
                 entry = saved_state.get(idx, saved_state.get(str(idx), {}))

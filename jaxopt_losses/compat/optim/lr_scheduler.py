@@ -465,6 +465,7 @@ class MultiplicativeLR(_LambdaStateDict, LRScheduler):
 class _CyclicBase(LRScheduler):
     """Shared momentum handling of CyclicLR / OneCycleLR (torch writes ``momentum`` or ``betas[0]``)."""
 
+    _schedules: list[Any]  # built by the subclasses' _rebuild
     _momentum_schedules: list[Any]  # built by the subclasses' _rebuild when cycle_momentum
 
     def _chain(self):  # not chainable in torch either: computed from initial_lr / max_lr

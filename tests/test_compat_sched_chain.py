@@ -206,6 +206,30 @@ def test_state_dicts_exchanged_with_torch_mid_run_continue_alike(name):
         assert _check(topt, topt2, [t], [t2], f"epoch {epoch} (compat's state in torch)") == 0.0
 
 
+def test_reduce_lr_on_plateau_with_hand_edits_and_a_warmup_matches_torch():
+    """ReduceLROnPlateau reduces the current lr (a LinearLR warmup stepped alongside, hand edits): exact."""
+    metrics = [1.0, 0.9, 0.95, 0.95, 0.95, 0.89, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5, 0.6, 0.6, 0.6, 0.6] * 2
+    kw = dict(patience=2, factor=0.5, cooldown=1, min_lr=[0.004, 0.001])
+    topt, copt = _optimizers()
+    (tw,), (cw,) = _build(["LinearLR"], topt, copt)
+    tp = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    cp = C.optim.lr_scheduler.ReduceLROnPlateau(copt, **kw)
+    reductions = 0
+    for epoch, m in enumerate(metrics):
+        if epoch in EDITS:
+            for g in (*topt.param_groups, *copt.param_groups):
+                g["lr"] = EDITS[epoch](g["lr"])
+        before = topt.param_groups[0]["lr"]
+        for s in (tw, cw):
+            s.step()
+        tp.step(m)
+        cp.step(m)
+        assert _check(topt, copt, [tw, tp], [cw, cp], f"epoch {epoch}") == 0.0
+        assert (cp.num_bad_epochs, cp.cooldown_counter) == (tp.num_bad_epochs, tp.cooldown_counter)
+        reductions += topt.param_groups[0]["lr"] < before
+    assert reductions >= 3
+
+
 def test_closed_form_step_epoch_and_get_lr_warn_as_torch():
     """``step(epoch)`` writes the closed form (deprecated, warns); ``get_lr()`` outside step warns."""
     topt, copt = _optimizers()

@@ -832,7 +832,8 @@ class ReduceLROnPlateau(LRScheduler):
             after = plateau.update(current, before)
             self._pstates[i] = after
             if float(plateau.lr(after)) != float(plateau.lr(before)):  # a reduction happened
-                group["lr"] = float(plateau.lr(after))
+                # the value as torch's _reduce_lr computes it from the current lr, in Python floats
+                group["lr"] = max(float(group["lr"]) * self.factor, self.min_lrs[i])
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:

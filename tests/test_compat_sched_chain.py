@@ -71,6 +71,7 @@ def _check(topt, copt, ts, cs, where, rtol=1e-6):
     """Compare everything a user can read; return the largest relative lr error."""
     worst = 0.0
     for gt, gc in zip(topt.param_groups, copt.param_groups, strict=True):
+        assert set(gc) == set(gt), where  # the keys schedulers add (initial_lr, max_momentum, swa_lr, ...)
         for key in ("lr", "momentum"):
             np.testing.assert_allclose(gc[key], gt[key], rtol=rtol, atol=ATOL, err_msg=f"{where} {key}")
             worst = max(worst, abs(gc[key] - gt[key]) / max(abs(gt[key]), 1e-30))

@@ -532,8 +532,12 @@ class CyclicLR(_CyclicBase):
             self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
             self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
             if last_epoch == -1:
-                for m, group in zip(self.base_momentums, optimizer.param_groups, strict=True):
-                    self._write_momentum(group, m)
+                for m_max, m_base, group in zip(
+                    self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True
+                ):
+                    self._write_momentum(group, m_max)
+                    group["max_momentum"] = m_max
+                    group["base_momentum"] = m_base
         super().__init__(optimizer, last_epoch)  # (torch's first value comes from initial_lr)
         self.base_lrs = base_lrs
         self._rebuild()

@@ -285,18 +285,6 @@ def make_machine(key: str) -> type[RuleBasedStateMachine]:
             self.topt.add_param_group({"params": self.tparams[self.n_active :], "lr": lr})
             self.n_active = len(shapes)
 
-        @precondition(lambda self: is_lbfgs)
-        @rule()
-        def add_param_group_refused(self):
-            # torch accepts the group and then ignores it in step; compat refuses it
-            extra = nnx.Param(jnp.ones(2))
-            self._unchanged_after(
-                ValueError,
-                lambda: self.opt.add_param_group({"params": [extra]}),
-                "LBFGS doesn't support per-parameter options",
-            )
-            self._then_step()
-
         @rule()
         def torch_state_dict_into_ours(self):
             self.opt.load_state_dict(self.topt.state_dict())

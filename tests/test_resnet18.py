@@ -1,10 +1,11 @@
 """The article's CNN example: ResNet-18 trained with Adam(lr=0.001) + CrossEntropyLoss, in torch and in
 jaxopt_losses.compat from the same weights, step for step.
 
-``resnet18(torch)`` below is torchvision's ResNet-18 (architecture, ``state_dict`` keys and init; the
-optional arguments dropped), written once and instantiated twice: with ``torch`` and with
-``jaxopt_losses.compat`` as the ``torch`` it is given — the same source with the import changed
-(torchvision's wheel does not load with the CPU build of torch, so the model is written out here).
+``resnet18(nn)`` (jaxopt_losses/_compare/models.py, the compare CLI's ``--model resnet18``) is
+torchvision's ResNet-18 source (architecture, ``state_dict`` keys and init; the optional arguments dropped),
+written once against an ``nn`` namespace and instantiated twice: with ``torch.nn`` and with
+``jaxopt_losses.compat.nn`` (torchvision's wheel does not load with the CPU build of torch, so the model is
+written out there).
 
 Each step starts ours from torch's state (model and Adam state dicts loaded torch -> compat), so every
 step is compared on its own. Measured per step (float32, 5-6 steps, batch 4x3x32x32, 10 classes): loss
@@ -25,93 +26,7 @@ import torch
 from flax import nnx
 
 import jaxopt_losses.compat as compat
-
-
-def resnet18(torch, num_classes=10):
-    """torchvision.models.resnet18 with ``torch`` (or ``jaxopt_losses.compat``) as its torch."""
-    nn = torch.nn
-
-    def conv3x3(in_planes, out_planes, stride=1):
-        return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
-
-    def conv1x1(in_planes, out_planes, stride=1):
-        return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
-
-    class BasicBlock(nn.Module):
-        expansion = 1
-
-        def __init__(self, inplanes, planes, stride=1, downsample=None):
-            super().__init__()
-            self.conv1 = conv3x3(inplanes, planes, stride)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.relu = nn.ReLU(inplace=True)
-            self.conv2 = conv3x3(planes, planes)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.downsample = downsample
-            self.stride = stride
-
-        def forward(self, x):
-            identity = x
-            out = self.conv1(x)
-            out = self.bn1(out)
-            out = self.relu(out)
-            out = self.conv2(out)
-            out = self.bn2(out)
-            if self.downsample is not None:
-                identity = self.downsample(x)
-            out += identity
-            out = self.relu(out)
-            return out
-
-    class ResNet(nn.Module):
-        def __init__(self, block, layers, num_classes=1000):
-            super().__init__()
-            self.inplanes = 64
-            self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(self.inplanes)
-            self.relu = nn.ReLU(inplace=True)
-            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            self.layer1 = self._make_layer(block, 64, layers[0])
-            self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-            self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
-            self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
-            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(512 * block.expansion, num_classes)
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm):
-                    nn.init.constant_(m.weight, 1)
-                    nn.init.constant_(m.bias, 0)
-
-        def _make_layer(self, block, planes, blocks, stride=1):
-            downsample = None
-            if stride != 1 or self.inplanes != planes * block.expansion:
-                downsample = nn.Sequential(
-                    conv1x1(self.inplanes, planes * block.expansion, stride),
-                    nn.BatchNorm2d(planes * block.expansion),
-                )
-            layers = [block(self.inplanes, planes, stride, downsample)]
-            self.inplanes = planes * block.expansion
-            for _ in range(1, blocks):
-                layers.append(block(self.inplanes, planes))
-            return nn.Sequential(*layers)
-
-        def forward(self, x):
-            x = self.conv1(x)
-            x = self.bn1(x)
-            x = self.relu(x)
-            x = self.maxpool(x)
-            x = self.layer1(x)
-            x = self.layer2(x)
-            x = self.layer3(x)
-            x = self.layer4(x)
-            x = self.avgpool(x)
-            x = torch.flatten(x, 1)
-            x = self.fc(x)
-            return x
-
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes)
+from jaxopt_losses._compare.models import resnet18
 
 
 def rel(a, b):
@@ -129,8 +44,8 @@ def batches(steps, np_dtype, seed=0):
 
 def models(dtype, seed=0):
     torch.manual_seed(seed)
-    ref = resnet18(torch).to(dtype)
-    ours = resnet18(compat)
+    ref = resnet18(torch.nn, num_classes=10).to(dtype)
+    ours = resnet18(compat.nn, num_classes=10)
     if dtype == torch.float64:
         ours.double()
     ours.load_state_dict(ref.state_dict())  # torch tensors load directly
@@ -203,7 +118,7 @@ def test_resnet18_float32_step_for_step_and_loads_back():
         assert dev["update_rel_l2"] <= 2e-2 and dev["params_max"] <= 2 * 0.001 + 1e-5, dev
 
     # ours loads back into a fresh torch model (torch.as_tensor of the arrays) and training continues there
-    back = resnet18(torch)
+    back = resnet18(torch.nn, num_classes=10)
     back.load_state_dict({k: torch.as_tensor(np.array(v)) for k, v in ours.state_dict().items()})
     images = np.random.default_rng(9).standard_normal((4, 3, 32, 32)).astype(np.float32)
     back.eval()

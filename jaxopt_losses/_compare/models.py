@@ -167,58 +167,99 @@ def recurrent(nn, cell: str, n_features: int, n_outputs: int, hidden: int = HIDD
     return MyRNNModel()
 
 
-def resnet18(nn, num_classes: int):
-    """torchvision's ``resnet18(num_classes=...)``: its architecture, parameter names and ``state_dict`` keys
-    (torchvision itself is not needed), written against ``nn``."""
+def resnet18(nn, num_classes: int = 1000):
+    """torchvision's ``torchvision.models.resnet18(num_classes=num_classes)`` written against ``nn``:
+    ``torch.nn`` or ``jaxopt_losses.compat.nn``.
+
+    The body is torchvision's source (``BasicBlock``, ``ResNet``, ``_make_layer``, its init and ``forward``;
+    the optional arguments dropped), so the architecture, parameter names, ``state_dict`` keys (122) and
+    parameter count (11,689,512 with 1000 classes) are torchvision's; torchvision itself is not needed. Its
+    ``torch.flatten`` is the ``flatten`` of the package ``nn`` belongs to (``torch`` /
+    ``jaxopt_losses.compat``). tests/test_resnet18.py trains this model in both frameworks.
+    """
+    torch = importlib.import_module(nn.__name__.rpartition(".")[0])
+
+    def conv3x3(in_planes, out_planes, stride=1):
+        return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+    def conv1x1(in_planes, out_planes, stride=1):
+        return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
     class BasicBlock(nn.Module):
+        expansion = 1
+
         def __init__(self, inplanes, planes, stride=1, downsample=None):
             super().__init__()
-            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+            self.conv1 = conv3x3(inplanes, planes, stride)
             self.bn1 = nn.BatchNorm2d(planes)
-            self.relu = nn.ReLU()
-            self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = conv3x3(planes, planes)
             self.bn2 = nn.BatchNorm2d(planes)
             self.downsample = downsample
+            self.stride = stride
 
         def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            return self.relu(out + identity)
+            identity = x
+            out = self.conv1(x)
+            out = self.bn1(out)
+            out = self.relu(out)
+            out = self.conv2(out)
+            out = self.bn2(out)
+            if self.downsample is not None:
+                identity = self.downsample(x)
+            out += identity
+            out = self.relu(out)
+            return out
 
     class ResNet(nn.Module):
-        def __init__(self):
+        def __init__(self, block, layers, num_classes=1000):
             super().__init__()
             self.inplanes = 64
-            self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            self.relu = nn.ReLU()
+            self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(self.inplanes)
+            self.relu = nn.ReLU(inplace=True)
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            self.layer1 = self._make_layer(64, 1)
-            self.layer2 = self._make_layer(128, 2)
-            self.layer3 = self._make_layer(256, 2)
-            self.layer4 = self._make_layer(512, 2)
+            self.layer1 = self._make_layer(block, 64, layers[0])
+            self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
+            self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
+            self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(512, num_classes)
+            self.fc = nn.Linear(512 * block.expansion, num_classes)
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm):
+                    nn.init.constant_(m.weight, 1)
+                    nn.init.constant_(m.bias, 0)
 
-        def _make_layer(self, planes, stride):
+        def _make_layer(self, block, planes, blocks, stride=1):
             downsample = None
-            if stride != 1 or self.inplanes != planes:
+            if stride != 1 or self.inplanes != planes * block.expansion:
                 downsample = nn.Sequential(
-                    nn.Conv2d(self.inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+                    conv1x1(self.inplanes, planes * block.expansion, stride),
+                    nn.BatchNorm2d(planes * block.expansion),
                 )
-            first = BasicBlock(self.inplanes, planes, stride, downsample)
-            self.inplanes = planes
-            return nn.Sequential(first, BasicBlock(planes, planes))
+            layers = [block(self.inplanes, planes, stride, downsample)]
+            self.inplanes = planes * block.expansion
+            for _ in range(1, blocks):
+                layers.append(block(self.inplanes, planes))
+            return nn.Sequential(*layers)
 
         def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            x = self.conv1(x)
+            x = self.bn1(x)
+            x = self.relu(x)
+            x = self.maxpool(x)
+            x = self.layer1(x)
+            x = self.layer2(x)
+            x = self.layer3(x)
+            x = self.layer4(x)
             x = self.avgpool(x)
-            return self.fc(x.reshape(x.shape[0], -1))
+            x = torch.flatten(x, 1)
+            x = self.fc(x)
+            return x
 
-    return ResNet()
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes)
 
 
 def builtin_factory(name: str, data: Data) -> Callable[[Any], Any]:

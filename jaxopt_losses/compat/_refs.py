@@ -7,8 +7,9 @@ Variable to its path in such a gradient tree **by identity**:
 
 * :func:`register_module` keeps a weak registry of live modules (compat optimizers register the
   ``nnx.Module`` s given to them; ``compat.nn.Module.__init__`` registers every compat layer);
-* :func:`resolve` finds the registered module (or one of its sub-modules) whose Variables include every
-  referenced Variable and whose Variable paths include every path of the gradient tree, and returns,
+* :func:`resolve` finds the registered module (or one of its sub-modules, with the paths of its own graph,
+  as ``nnx.grad`` taken w.r.t. it gives them) whose Variables include every referenced Variable and whose
+  Variable paths include every path of the gradient tree, and returns,
   for each referenced Variable, its path in the gradients (``None`` when the gradients have no entry for
   it: torch's ``.grad is None``). It raises ``ValueError`` when no registered module, or more than one
   different placement, fits.
@@ -68,18 +69,24 @@ def flatten_mapping(tree: Any, prefix: Path = ()) -> Iterator[tuple[Path, Any]]:
         yield prefix, tree
 
 
-def _graph(root: Any) -> tuple[dict[int, Path], list[Path]]:
-    """``{id(variable): path}`` (first path, as ``nnx.state`` uses) and the paths of the module nodes."""
+def _var_paths(module: Any) -> dict[int, Path]:
+    """``{id(variable): path}`` in ``module``'s own graph (first path, as ``nnx.state`` / ``nnx.grad`` of
+    ``module`` use: a Variable shared with an earlier part of a larger model still has its path here)."""
     from flax import nnx
 
     var_paths: dict[int, Path] = {}
-    module_paths: list[Path] = []
-    for path, node in nnx.iter_graph(root):
+    for path, node in nnx.iter_graph(module):
         if isinstance(node, nnx.Variable):
             var_paths.setdefault(id(node), tuple(path))
-        elif isinstance(node, nnx.Module):
-            module_paths.append(tuple(path))
-    return var_paths, module_paths
+    return var_paths
+
+
+def _modules(root: Any) -> list[tuple[Path, Any]]:
+    """``(path, module)`` of ``root`` and each of its sub-modules (shortest paths first)."""
+    from flax import nnx
+
+    found = [(tuple(p), n) for p, n in nnx.iter_graph(root) if isinstance(n, nnx.Module)]
+    return sorted(found, key=lambda pn: len(pn[0]))
 
 
 def resolve(variables: Sequence[Any], grad_paths: Sequence[Path]) -> list[Path | None]:
@@ -98,13 +105,18 @@ def resolve(variables: Sequence[Any], grad_paths: Sequence[Path]) -> list[Path |
         return [None] * len(variables)
     want = [id(v) for v in variables]
     found: dict[tuple, str] = {}
+    memo: dict[int, dict[int, Path]] = {}  # a layer is a registered root and a sub-module of its model
+
+    def paths_in(module: Any) -> dict[int, Path]:
+        if id(module) not in memo:
+            memo[id(module)] = _var_paths(module)
+        return memo[id(module)]
+
     for root in live_modules():
-        var_paths, module_paths = _graph(root)
-        if not all(w in var_paths for w in want):
+        if not all(w in paths_in(root) for w in want):
             continue
-        for prefix in sorted(module_paths, key=len):
-            n = len(prefix)
-            sub = {vid: p[n:] for vid, p in var_paths.items() if p[:n] == prefix}
+        for prefix, module in _modules(root):
+            sub = paths_in(module)
             if not all(w in sub for w in want) or not gset <= set(sub.values()):
                 continue
             placement = tuple(sub[w] if sub[w] in gset else None for w in want)

@@ -43,7 +43,8 @@ class LBFGS(Optimizer):
     Variables the optimizer references) or ``closure(params)`` (``closure(model)`` for an ``nnx.Module``)
     returns the loss; the whole step (up to ``max_iter`` iterations, line search included) is one compiled
     call per distinct computation, so a closure defined inside the training loop compiles once. Like
-    torch, one param group only.
+    torch, one param group: several at construction raise ValueError; ``add_param_group`` is accepted (as
+    torch's inherited one) and ``step`` then raises torch's AssertionError, changing nothing.
 
     Parity with torch.optim.LBFGS: the algorithm is the functional ``lbfgs``; ``state_dict()`` holds
     torch's keys under parameter 0 (``func_evals``, ``n_iter``, ``d``, ``t``, ``old_dirs``, ``old_stps``,
@@ -75,11 +76,6 @@ class LBFGS(Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        if self.param_groups:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
-        super().add_param_group(param_group)
-
     def _initial_state(self, binding: Any, static: tuple, dyn: list[float]) -> Any:
         return _jit_init(self._factory_name, static, binding.read(), dyn)  # one state over all parameters
 
@@ -93,6 +89,8 @@ class LBFGS(Optimizer):
         returns the loss; it is traced, and the whole step (up to ``max_iter`` iterations, line search
         included) is one compiled call per distinct computation. Raises RuntimeError under ``jax.jit``.
         """
+        if len(self.param_groups) != 1:
+            raise AssertionError(f"Expected exactly one param_group, but got {len(self.param_groups)}")
         if not callable(closure):
             raise TypeError("LBFGS.step() needs a closure returning the loss: step(closure)")
         binding = self._bindings[0]

@@ -1,16 +1,18 @@
-"""``torch.optim.lr_scheduler`` mirrored over the pure schedules of :mod:`jaxopt_losses.schedules`.
+"""``torch.optim.lr_scheduler`` mirrored: torch's stateful schedulers over a compat optimizer.
 
 Each scheduler is constructed and stepped as in torch and writes the new learning rate into the compat
 optimizer's ``param_groups`` (momentum / ``betas[0]`` too for :class:`CyclicLR` and :class:`OneCycleLR`);
 the optimizer reads it on its next ``step`` without recompiling.
 
-Values: when a scheduler is the only thing changing a group's ``lr`` (the usual case) it writes the closed
-form ``schedule(last_epoch)`` of the matching function of :mod:`jaxopt_losses.schedules` (float32 unless x64
-is enabled: within float32 round-off of torch's double-precision recursion). When something else changed
-the ``lr`` since its last step (:class:`ChainedScheduler`, two schedulers on one optimizer, a manual edit),
-the chainable schedulers apply torch's recursive rule instead, ``lr * s(t) / s(t-1)`` (about ``eta_min``
-for :class:`CosineAnnealingLR`), so they compose as in torch. :class:`LambdaLR` / :class:`MultiplicativeLR`
-call your ``lr_lambda`` with the Python int epoch, as torch does.
+Values: as in torch, ``step()`` computes each new learning rate from the group's *current* ``lr`` (torch's
+chainable ``get_lr``, in Python floats with torch's formulas, so the values are torch's bit for bit), so two
+schedulers stepped on one optimizer, :class:`ChainedScheduler`, :class:`SequentialLR` and a hand edit of
+``group["lr"]`` between steps behave as in torch; ``step(epoch)`` (deprecated in torch) writes torch's closed
+form. :class:`CyclicLR` and :class:`OneCycleLR` (which torch computes from ``initial_lr`` / ``max_lr``, not
+from the current lr) evaluate the pure functions of :mod:`jaxopt_losses.schedules` (float32 unless x64 is
+enabled: within 2.1e-6 relative of torch). :class:`LambdaLR` / :class:`MultiplicativeLR` call your
+``lr_lambda`` with the Python int epoch, as torch does. The pure, jit-friendly closed forms of all of them
+are in :mod:`jaxopt_losses.schedules`.
 
 Example (``import jaxopt_losses.compat as torch``)::
 
@@ -23,8 +25,11 @@ Example (``import jaxopt_losses.compat as torch``)::
 
 from __future__ import annotations
 
+import math
+import types
 import warnings
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -60,21 +65,27 @@ def _format_param(name: str, optimizer: Optimizer, param: Any) -> list[Any]:
     return [param] * len(optimizer.param_groups)
 
 
-def _writers(optimizer: Optimizer) -> dict[int, Any]:
-    """Which scheduler last wrote each group's lr (to tell the sole owner of an lr from a chain)."""
-    if not hasattr(optimizer, "_lr_writers"):
-        optimizer._lr_writers = {}
-    return optimizer._lr_writers
+def _warn_get_lr_called_within_step(scheduler: LRScheduler) -> None:
+    if not scheduler._get_lr_called_within_step:
+        warnings.warn(
+            "To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _lrs(optimizer: Optimizer) -> list[Any]:
+    return [group["lr"] for group in optimizer.param_groups]
 
 
 class LRScheduler:
-    """Base class (torch's ``LRScheduler``): subclasses give ``_build(i, base_lr) -> schedule``.
+    """Base class (torch's ``LRScheduler``): ``step()`` writes :meth:`get_lr`, ``step(epoch)`` a closed form.
 
-    ``_mode`` is ``"mul"`` (chainable: ``lr * s(t) / s(t-1)`` when another scheduler shares the lr) or
-    ``"set"`` (always overwrites the learning rate, like torch's LambdaLR / CyclicLR / OneCycleLR).
+    As in torch, ``step()`` computes each new lr from the group's *current* ``lr`` (the chainable form:
+    subclasses give ``_chain() -> list``), so schedulers sharing an optimizer, :class:`ChainedScheduler`
+    and hand edits of ``group["lr"]`` compose as in torch. ``step(epoch)`` (deprecated in torch) sets
+    ``last_epoch`` and writes ``_get_closed_form_lr()`` where torch has one (from ``base_lrs``).
     """
-
-    _mode = "mul"
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
@@ -92,48 +103,30 @@ class LRScheduler:
                     )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self._written: list[float | None] = [None] * len(self.base_lrs)
+        self._get_lr_called_within_step = False
+        self._is_initial = False
         self._rebuild()
         self._initial_step()
 
     def _rebuild(self) -> None:
-        self._schedules = [self._build(i, float(b)) for i, b in enumerate(self.base_lrs)]
-
-    def _build(self, i: int, base_lr: float) -> Callable[[int], Any]:
-        raise NotImplementedError
+        """Build the pure schedules a subclass reads (CyclicLR / OneCycleLR); none by default."""
 
     def _initial_step(self) -> None:
         self._step_count = 0
-        self.step()
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
-    def _closed(self, i: int, t: int) -> float:
-        return float(self._schedules[i](t))
+    def _chain(self) -> list[Any]:
+        raise NotImplementedError
 
-    def _chained(self, i: int, t: int, lr: float) -> float:
-        base = float(self.base_lrs[i])
-        prev = self._closed(i, t - 1) if t > 0 else base
-        now = self._closed(i, t)
-        if now == prev:
-            return lr
-        return lr * now / prev
-
-    def _values(self, closed_form: bool) -> list[float]:
-        t = self.last_epoch
-        out = []
-        writers = _writers(self.optimizer)
-        for i, group in enumerate(self.optimizer.param_groups):
-            lr = group["lr"]
-            fresh = self._written[i] is None and writers.get(i) is None and lr == self.base_lrs[i]
-            mine = writers.get(i) is self and lr == self._written[i]
-            if closed_form or self._mode == "set" or fresh or mine:
-                out.append(self._closed(i, t))
-            else:
-                out.append(self._chained(i, t, lr))
-        return out
-
-    def get_lr(self) -> list[float]:
-        """The learning rates for the current ``last_epoch`` (use :meth:`get_last_lr` to read them)."""
-        return self._values(closed_form=False)
+    def get_lr(self) -> list[Any]:
+        """The next learning rates (torch's ``get_lr``; warns outside ``step`` as torch: read
+        :meth:`get_last_lr` instead)."""
+        _warn_get_lr_called_within_step(self)
+        return self._chain()
 
     def get_last_lr(self) -> list[float]:
         """The learning rates written by the last ``step``, one per param group."""
@@ -147,25 +140,28 @@ class LRScheduler:
         self._update_lr(epoch)
 
     def _update_lr(self, epoch: int | None = None) -> None:
-        if epoch is None:
-            self.last_epoch += 1
-            values = self._values(closed_form=False)
-        else:
-            self.last_epoch = epoch
-            values = self._values(closed_form=True)
+        self._get_lr_called_within_step = True
+        try:
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                self.last_epoch = epoch
+                closed = getattr(self, "_get_closed_form_lr", None)
+                values = closed() if closed is not None else self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
         for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             group["lr"] = lr
-        self._written = list(values)
-        _writers(self.optimizer).update(dict.fromkeys(range(len(values)), self))
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = _lrs(self.optimizer)
 
     def state_dict(self) -> dict[str, Any]:
         """Every attribute except the optimizer (and the compiled schedules), as torch's."""
         return {k: v for k, v in self.__dict__.items() if k not in _UNSAVED}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict of ours or of the torch scheduler of the same name."""
         self.__dict__.update(state_dict)
-        self._written = list(state_dict.get("_last_lr", self._written))
         self._rebuild()
 
 
@@ -173,34 +169,47 @@ _LRScheduler = LRScheduler
 
 
 class StepLR(LRScheduler):
-    """``torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma=0.1, last_epoch=-1)`` over
-    :func:`jaxopt_losses.schedules.step_lr`: decays the lr by ``gamma`` every ``step_size`` epochs."""
+    """``torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma=0.1, last_epoch=-1)``: decays the lr by
+    ``gamma`` every ``step_size`` epochs (pure schedule: :func:`jaxopt_losses.schedules.step_lr`)."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        return _schedules().step_lr(self.step_size, self.gamma, base_lr=base_lr)
+    def _get_closed_form_lr(self):
+        return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
+
+    def _chain(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return _lrs(self.optimizer)
+        return [lr * self.gamma for lr in _lrs(self.optimizer)]
 
 
 class MultiStepLR(LRScheduler):
-    """``MultiStepLR(optimizer, milestones, gamma=0.1, last_epoch=-1)`` over ``schedules.multi_step_lr``."""
+    """``MultiStepLR(optimizer, milestones, gamma=0.1, last_epoch=-1)`` (pure schedule:
+    ``schedules.multi_step_lr``; a milestone given twice decays twice, as torch's ``Counter``)."""
 
     def __init__(
         self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1, last_epoch: int = -1
     ):
-        self.milestones = sorted(milestones)
+        self.milestones = Counter(milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        return _schedules().multi_step_lr(self.milestones, self.gamma, base_lr=base_lr)
+    def _get_closed_form_lr(self):
+        n = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [b * self.gamma**n for b in self.base_lrs]
+
+    def _chain(self):
+        if self.last_epoch not in self.milestones:
+            return _lrs(self.optimizer)
+        return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in _lrs(self.optimizer)]
 
 
 class ConstantLR(LRScheduler):
-    """``ConstantLR(optimizer, factor=1/3, total_iters=5, last_epoch=-1)`` over ``schedules.constant_lr``."""
+    """``ConstantLR(optimizer, factor=1/3, total_iters=5, last_epoch=-1)`` (pure schedule:
+    ``schedules.constant_lr``)."""
 
     def __init__(
         self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
@@ -211,13 +220,21 @@ class ConstantLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        return _schedules().constant_lr(self.factor, self.total_iters, base_lr=base_lr)
+    def _get_closed_form_lr(self):
+        f = self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor)
+        return [b * f for b in self.base_lrs]
+
+    def _chain(self):
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in _lrs(self.optimizer)]
+        if self.last_epoch != self.total_iters:
+            return _lrs(self.optimizer)
+        return [lr * (1.0 / self.factor) for lr in _lrs(self.optimizer)]
 
 
 class LinearLR(LRScheduler):
-    """``LinearLR(optimizer, start_factor=1/3, end_factor=1.0, total_iters=5, last_epoch=-1)`` over
-    ``schedules.linear_lr``."""
+    """``LinearLR(optimizer, start_factor=1/3, end_factor=1.0, total_iters=5, last_epoch=-1)`` (pure schedule:
+    ``schedules.linear_lr``)."""
 
     def __init__(
         self,
@@ -238,62 +255,93 @@ class LinearLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        return _schedules().linear_lr(self.start_factor, self.end_factor, self.total_iters, base_lr=base_lr)
+    def _get_closed_form_lr(self):
+        delta = self.end_factor - self.start_factor
+        return [
+            b * (self.start_factor + delta * min(self.total_iters, self.last_epoch) / self.total_iters)
+            for b in self.base_lrs
+        ]
+
+    def _chain(self):
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in _lrs(self.optimizer)]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _lrs(self.optimizer)
+        delta = self.end_factor - self.start_factor
+        factor = 1.0 + delta / (self.total_iters * self.start_factor + (self.last_epoch - 1) * delta)
+        return [lr * factor for lr in _lrs(self.optimizer)]
 
 
 class ExponentialLR(LRScheduler):
-    """``ExponentialLR(optimizer, gamma, last_epoch=-1)`` over ``schedules.exponential_lr``."""
+    """``ExponentialLR(optimizer, gamma, last_epoch=-1)`` (pure schedule: ``schedules.exponential_lr``)."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        return _schedules().exponential_lr(self.gamma, base_lr=base_lr)
+    def _get_closed_form_lr(self):
+        return [b * self.gamma**self.last_epoch for b in self.base_lrs]
+
+    def _chain(self):
+        if self._is_initial:
+            return _lrs(self.optimizer)
+        return [lr * self.gamma for lr in _lrs(self.optimizer)]
 
 
 class PolynomialLR(LRScheduler):
-    """``PolynomialLR(optimizer, total_iters=5, power=1.0, last_epoch=-1)`` over
-    ``schedules.polynomial_lr``."""
+    """``PolynomialLR(optimizer, total_iters=5, power=1.0, last_epoch=-1)`` (pure schedule:
+    ``schedules.polynomial_lr``)."""
 
     def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
         self.total_iters = total_iters
         self.power = power
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        return _schedules().polynomial_lr(self.total_iters, self.power, base_lr=base_lr)
+    def _get_closed_form_lr(self):
+        f = (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+        return [b * f for b in self.base_lrs]
+
+    def _chain(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _lrs(self.optimizer)
+        t, n = self.last_epoch, self.total_iters
+        decay = ((1.0 - t / n) / (1.0 - (t - 1) / n)) ** self.power
+        return [lr * decay for lr in _lrs(self.optimizer)]
 
 
 class CosineAnnealingLR(LRScheduler):
-    """``CosineAnnealingLR(optimizer, T_max, eta_min=0.0, last_epoch=-1)`` over
-    ``schedules.cosine_annealing_lr``."""
+    """``CosineAnnealingLR(optimizer, T_max, eta_min=0.0, last_epoch=-1)``: ``step()`` is torch's recursion
+    (which, unlike its closed form, the pure ``schedules.cosine_annealing_lr`` and ``step(epoch)``, rises
+    again after ``T_max`` and follows whatever else changed the lr)."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        return _schedules().cosine_annealing_lr(self.T_max, self.eta_min, base_lr=base_lr)
+    def _get_closed_form_lr(self):
+        unit = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [self.eta_min + (b - self.eta_min) * unit for b in self.base_lrs]
 
-    def _chained(self, i: int, t: int, lr: float) -> float:
-        """torch's recursion: at the bottom of a cycle add the closed-form increment, elsewhere scale
-        ``lr - eta_min`` by the ratio of the unit cosine factors (``(1 + cos(pi t / T)) / 2``)."""
-        if t == 0:
-            return lr
-        if (t - 1 - self.T_max) % (2 * self.T_max) == 0:
-            return lr + (self._closed(i, t) - self._closed(i, t - 1))
-        unit = _schedules().cosine_annealing_lr(self.T_max, 0.0, base_lr=1.0)
-        return self.eta_min + (lr - self.eta_min) * float(unit(t)) / float(unit(t - 1))
+    def _chain(self):
+        t, T, eta_min = self.last_epoch, self.T_max, self.eta_min  # noqa: N806
+        if self._is_initial:
+            return _lrs(self.optimizer)
+        if self._step_count == 1 and t > 0:
+            return [eta_min + (b - eta_min) * (1 + math.cos(t * math.pi / T)) / 2 for b in self.base_lrs]
+        if (t - 1 - T) % (2 * T) == 0:
+            return [
+                lr + (b - eta_min) * (1 - math.cos(math.pi / T)) / 2
+                for b, lr in zip(self.base_lrs, _lrs(self.optimizer), strict=True)
+            ]
+        ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
+        return [ratio * (lr - eta_min) + eta_min for lr in _lrs(self.optimizer)]
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
-    """``CosineAnnealingWarmRestarts(optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1)`` over
-    ``schedules.cosine_annealing_warm_restarts`` (integer epochs; ``step(epoch)`` accepts an int)."""
-
-    _mode = "set"
+    """``CosineAnnealingWarmRestarts(optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1)``: torch's
+    ``T_cur`` / ``T_i`` bookkeeping (``step(epoch)`` takes fractional epochs as torch; no deprecation
+    warning). Integer epochs give :func:`jaxopt_losses.schedules.cosine_annealing_warm_restarts`."""
 
     def __init__(
         self,
@@ -316,68 +364,112 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        return _schedules().cosine_annealing_warm_restarts(
-            self.T_0, self.T_mult, self.eta_min, base_lr=base_lr
-        )
+    def _chain(self):
+        unit = (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+        return [self.eta_min + (b - self.eta_min) * unit for b in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """One epoch, or (as torch, without a warning) jump to ``epoch`` (may be fractional)."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult**n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for group, lr in zip(self.optimizer.param_groups, values, strict=True):
+            group["lr"] = lr
+        self._last_lr = _lrs(self.optimizer)
 
 
-class LambdaLR(LRScheduler):
+def _lambdas(optimizer: Optimizer, lr_lambda: Callable | list[Callable]) -> list[Callable]:
+    if not isinstance(lr_lambda, list | tuple):
+        return [lr_lambda] * len(optimizer.param_groups)
+    if len(lr_lambda) != len(optimizer.param_groups):
+        raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
+    return list(lr_lambda)
+
+
+class _LambdaStateDict:
+    """torch's state dict of LambdaLR / MultiplicativeLR: a function is saved as None, a callable object
+    as a copy of its ``__dict__``."""
+
+    lr_lambdas: list[Callable]
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = {k: v for k, v in self.__dict__.items() if k not in (*_UNSAVED, "lr_lambdas")}
+        sd["lr_lambdas"] = [
+            None if isinstance(fn, types.FunctionType) else fn.__dict__.copy() for fn in self.lr_lambdas
+        ]
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        sd = dict(state_dict)
+        saved = sd.pop("lr_lambdas")
+        self.__dict__.update(sd)
+        for fn, d in zip(self.lr_lambdas, saved, strict=True):
+            if d is not None:
+                fn.__dict__.update(d)
+
+
+class LambdaLR(_LambdaStateDict, LRScheduler):
     """``LambdaLR(optimizer, lr_lambda, last_epoch=-1)``: ``lr = initial_lr * lr_lambda(epoch)`` (the lambda,
     one per group or shared, is called with the Python int epoch as in torch)."""
 
-    _mode = "set"
-
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable | list[Callable], last_epoch: int = -1):
-        if not isinstance(lr_lambda, list | tuple):
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
-        else:
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
-                    f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
-                )
-            self.lr_lambdas = list(lr_lambda)
+        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        fn = self.lr_lambdas[i]
-        return lambda t: base_lr * fn(t)
+    def _chain(self):
+        return [b * fn(self.last_epoch) for fn, b in zip(self.lr_lambdas, self.base_lrs, strict=True)]
 
 
-class MultiplicativeLR(LRScheduler):
-    """``MultiplicativeLR(optimizer, lr_lambda, last_epoch=-1)``: ``lr *= lr_lambda(epoch)`` for epoch > 0
-    (torch's recursion; the lambda is called with the Python int epoch)."""
+class MultiplicativeLR(_LambdaStateDict, LRScheduler):
+    """``MultiplicativeLR(optimizer, lr_lambda, last_epoch=-1)``: ``lr *= lr_lambda(epoch)`` on every step
+    after the first (torch's recursion; the lambda is called with the Python int epoch)."""
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable | list[Callable], last_epoch: int = -1):
-        if not isinstance(lr_lambda, list | tuple):
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
-        else:
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
-                    f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
-                )
-            self.lr_lambdas = list(lr_lambda)
+        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
         for fn in self.lr_lambdas:
             if not callable(fn):
                 raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
         super().__init__(optimizer, last_epoch)
 
-    def _build(self, i, base_lr):
-        return None
-
-    def _values(self, closed_form: bool) -> list[float]:
-        t = self.last_epoch
-        return [
-            g["lr"] * self.lr_lambdas[i](t) if t > 0 else g["lr"]
-            for i, g in enumerate(self.optimizer.param_groups)
-        ]
+    def _chain(self):
+        if self._is_initial:
+            return _lrs(self.optimizer)
+        lrs = _lrs(self.optimizer)
+        return [lr * fn(self.last_epoch) for fn, lr in zip(self.lr_lambdas, lrs, strict=True)]
 
 
 class _CyclicBase(LRScheduler):
     """Shared momentum handling of CyclicLR / OneCycleLR (torch writes ``momentum`` or ``betas[0]``)."""
 
-    _mode = "set"
+    _schedules: list[Any]  # built by the subclasses' _rebuild
     _momentum_schedules: list[Any]  # built by the subclasses' _rebuild when cycle_momentum
+
+    def _chain(self):  # not chainable in torch either: computed from initial_lr / max_lr
+        return [float(s(self.last_epoch)) for s in self._schedules]
 
     def _init_momentum(self, optimizer: Optimizer, cycle_momentum: bool) -> None:
         self.cycle_momentum = cycle_momentum
@@ -440,10 +532,15 @@ class CyclicLR(_CyclicBase):
             self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
             self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
             if last_epoch == -1:
-                for m, group in zip(self.base_momentums, optimizer.param_groups, strict=True):
-                    self._write_momentum(group, m)
-        super().__init__(optimizer, last_epoch)
+                for m_max, m_base, group in zip(
+                    self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True
+                ):
+                    self._write_momentum(group, m_max)
+                    group["max_momentum"] = m_max
+                    group["base_momentum"] = m_base
+        super().__init__(optimizer, last_epoch)  # (torch's first value comes from initial_lr)
         self.base_lrs = base_lrs
+        self._rebuild()
 
     def _kw(self) -> dict[str, Any]:
         return dict(
@@ -459,7 +556,7 @@ class CyclicLR(_CyclicBase):
         s = _schedules()
         groups = self.optimizer.param_groups
         self._schedules = [
-            s.cyclic_lr(float(g["initial_lr"]), self.max_lrs[i], **self._kw()) for i, g in enumerate(groups)
+            s.cyclic_lr(float(b), self.max_lrs[i], **self._kw()) for i, b in enumerate(self.base_lrs)
         ]
         if self.cycle_momentum:
             self._momentum_schedules = [
@@ -528,12 +625,13 @@ class OneCycleLR(_CyclicBase):
                     group["base_momentum"] = m_base
         super().__init__(optimizer, last_epoch)
 
-    def _closed(self, i: int, t: int) -> float:
-        if t > self.total_steps:
+    def _chain(self):
+        if self.last_epoch > self.total_steps:
             raise ValueError(
-                f"Tried to step {t} times. The specified number of total steps is {self.total_steps}"
+                f"Tried to step {self.last_epoch} times. "
+                f"The specified number of total steps is {self.total_steps}"
             )
-        return super()._closed(i, t)
+        return super()._chain()
 
     def _rebuild(self) -> None:
         s = _schedules()
@@ -575,6 +673,15 @@ def _check_composed(name: str, schedulers: Sequence[LRScheduler], optimizer: Opt
             )
 
 
+def _recursive_undo(schedulers: Sequence[Any]) -> None:
+    """torch's ``SequentialLR.recursive_undo``: every (nested) scheduler's ``last_epoch`` goes back one."""
+    for sch in schedulers:
+        if hasattr(sch, "_schedulers"):
+            _recursive_undo(sch._schedulers)
+        elif hasattr(sch, "last_epoch"):
+            sch.last_epoch -= 1
+
+
 class SequentialLR(LRScheduler):
     """``SequentialLR(optimizer, schedulers, milestones, last_epoch=-1)``: torch's control flow (each
     scheduler restarts from its closed form at its milestone)."""
@@ -598,9 +705,7 @@ class SequentialLR(LRScheduler):
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"]
-        for sch in schedulers:
-            sch.last_epoch -= 1
-            sch._written = [None] * len(sch._written)
+        _recursive_undo(schedulers)
         idx = bisect_right(milestones, 0)
         schedulers[idx]._initial_step()
         self._last_lr = schedulers[idx].get_last_lr()
@@ -731,7 +836,8 @@ class ReduceLROnPlateau(LRScheduler):
             after = plateau.update(current, before)
             self._pstates[i] = after
             if float(plateau.lr(after)) != float(plateau.lr(before)):  # a reduction happened
-                group["lr"] = float(plateau.lr(after))
+                # the value as torch's _reduce_lr computes it from the current lr, in Python floats
+                group["lr"] = max(float(group["lr"]) * self.factor, self.min_lrs[i])
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:

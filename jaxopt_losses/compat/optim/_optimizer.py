@@ -476,7 +476,6 @@ class Optimizer:
     _step_key: str | None = "float32"
     _static_keys: frozenset[str] = _STATIC_KEYS
     _eager_state: bool = False  # True where torch creates every parameter's state in __init__ (Adagrad)
-    _lr_writers: dict[int, Any]  # set by compat.optim.lr_scheduler when a scheduler is attached
 
     def __init__(self, params: Any, **kwargs: Any):
         unknown = set(kwargs) - set(self._defaults)

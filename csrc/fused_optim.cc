@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -88,6 +89,13 @@ double scalar_of(const ffi::AnyBuffer& b) {
       return *reinterpret_cast<const double*>(b.untyped_data());
     case ffi::DataType::S32:
       return double(*reinterpret_cast<const int32_t*>(b.untyped_data()));
+    case ffi::DataType::U32:  // a double's two 32-bit words (an exact double lr without jax's x64)
+      if (b.element_count() == 2) {
+        double d;
+        std::memcpy(&d, b.untyped_data(), sizeof(d));
+        return d;
+      }
+      return std::nan("");
     default:
       return std::nan("");
   }
@@ -339,7 +347,7 @@ ffi::Error AdagradImpl(ffi::ThreadPool pool, ffi::AnyBuffer lr, ffi::AnyBuffer c
 // The calling convention of the handlers below, checked by jaxopt_losses/optim/_fused.py when it loads the
 // library (a library built from older sources is refused with a message, not called with wrong operands).
 // 2: one call for all the parameters (variadic operands, nstate attribute).
-extern "C" int jaxopt_losses_fused_abi_version() { return 2; }
+extern "C" int jaxopt_losses_fused_abi_version() { return 3; }
 
 // Operands: lr (read when lr_from_buffer), count (steps already taken, int32), then per parameter
 // (grad, param, state...); results per parameter (param, state...); nstate: state buffers per parameter.

@@ -41,7 +41,7 @@ from jaxopt_losses.optim._base import concrete_value, increment, param_leaves, r
 Array = jax.Array
 
 _TARGETS = ("adam", "sgd", "adagrad")
-_ABI_VERSION = 2  # csrc/fused_optim.cc's jaxopt_losses_fused_abi_version(): the handlers' operands
+_ABI_VERSION = 3  # csrc/fused_optim.cc's jaxopt_losses_fused_abi_version(): the handlers' operands
 _LIB_ENV = "JAXOPT_LOSSES_FUSED_LIB"
 _lock = threading.Lock()
 _loaded: bool | None = None
@@ -149,12 +149,32 @@ def _check_leaf(opt: str, p: Array) -> None:
             raise RuntimeError(f"{opt}(fused=True) runs on CPU arrays only, got one on {sorted(platforms)}.")
 
 
+def double_lr(value: float) -> np.ndarray:
+    """``value`` as the two 32-bit words of a double (``uint32[2]``): an ``lr`` operand the kernel reads as
+    exactly that double also without jax's x64 mode. compat passes a changing ``lr`` this way, so that
+    torch's Python-float lr reaches the kernel unrounded while it stays a run-time operand (no recompile)."""
+    return np.array([value], np.float64).view(np.uint32)
+
+
+def is_double_lr(lr: Any) -> bool:
+    """Whether ``lr`` is a :func:`double_lr` operand (a ``uint32[2]`` array or tracer)."""
+    return isinstance(lr, jax.Array | np.ndarray) and lr.dtype == np.uint32 and lr.shape == (2,)
+
+
+def as_schedule(lr: Any) -> Callable[[Any], Any]:
+    """A constant schedule returning ``lr`` (the factories take a :func:`double_lr` operand this way)."""
+    return lambda count: lr
+
+
 def lr_operands(lr: Any) -> tuple[Array, dict[str, Any]]:
     """``lr`` for the kernel: a Python number as a double attribute (torch's float lr), an array or tracer
-    as a run-time operand read as a double (torch's tensor lr)."""
+    as a run-time operand read as a double (torch's tensor lr); a ``uint32[2]`` array (:func:`double_lr`)
+    carries a double's bits."""
     if isinstance(lr, numbers.Real):
         return jnp.zeros([], jnp.float32), {"lr": np.float64(lr), "lr_from_buffer": np.bool_(False)}
     lr_arr = jnp.asarray(lr)
+    if is_double_lr(lr_arr):
+        return lr_arr, {"lr": np.float64(0.0), "lr_from_buffer": np.bool_(True)}
     if lr_arr.dtype not in (jnp.float32, jnp.float64):
         lr_arr = lr_arr.astype(jnp.float32)
     return lr_arr.reshape(()), {"lr": np.float64(0.0), "lr_from_buffer": np.bool_(True)}

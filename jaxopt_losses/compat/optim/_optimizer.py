@@ -42,6 +42,7 @@ import numpy as np
 import optax
 
 from jaxopt_losses.compat import _refs
+from jaxopt_losses.optim import _fused
 
 _TRACED = "<traced>"
 # Options that size loops or buffers, or that the factory itself treats as static: never traced.
@@ -382,7 +383,10 @@ def _initial_traced(group: dict[str, Any]) -> frozenset[tuple]:
 
 def _rebuild(static: tuple, dyn: list[Any]) -> dict[str, Any]:
     pos = [0]
-    return {k: _decode(enc, dyn, pos) for k, enc in static}
+    kwargs = {k: _decode(enc, dyn, pos) for k, enc in static}
+    if _fused.is_double_lr(kwargs.get("lr")):  # fused=True: torch's double lr, as the kernel's operand
+        kwargs["lr"] = _fused.as_schedule(kwargs["lr"])
+    return kwargs
 
 
 def _factory(name: str) -> Callable[..., optax.GradientTransformation]:
@@ -609,8 +613,9 @@ class Optimizer:
         one compiles once more for the new value), except those torch's schedulers write at every step:
         ``lr`` is traced from the start, ``momentum`` / ``betas[0]`` from their first change (a weakly
         typed scalar: float32, float64 under x64), so CyclicLR / OneCycleLR compile at most once more.
-        With ``fused=True`` only ``lr`` is ever traced (from its first change): torch's kernel takes the
-        others as doubles.
+        With ``fused=True`` only ``lr`` is ever traced (from its first change), as a double's two 32-bit
+        words (``optim._fused.double_lr``) that the kernel reads as torch's double lr; it takes the others as
+        double attributes.
         """
         statics, states, dyns = [], [], []
         for i, group in enumerate(self.param_groups):
@@ -625,6 +630,8 @@ class Optimizer:
                     traced = traced | changed
                     static, dyn = self._split(group, traced)
             self._traced[i] = traced
+            if group.get("fused") and dyn:  # only lr: torch's double, passed unrounded (no x64 needed)
+                dyn = [_fused.double_lr(v) for v in dyn]
             state = self._states[i]
             if static != self._statics[i]:
                 self._validate(group)

@@ -1,0 +1,145 @@
+"""``compat.nn`` pooling with indices (``MaxPool1d/2d(return_indices=True)``, ``MaxUnpool1d/2d``, their
+``F`` functions), ``Embedding(max_norm=..., scale_grad_by_freq=...)`` and ``ConvTranspose2d``'s
+``output_size`` against live torch: values, indices, gradients and torch's messages. One jitted function
+per configuration (values, indices and the gradient together).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+from jaxopt_losses.compat import nn
+from jaxopt_losses.compat.nn import functional as F
+
+TOL = {np.float32: 1e-6, np.float64: 1e-12}
+
+
+def _err(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+# ---- max pool with indices, max unpool ------------------------------------------------------------------
+
+# (nd, shape, kwargs, unpool): ties (small integers), padding, dilation, ceil mode, overlapping windows (so
+# repeated indices in the unpooling), unbatched. torch's unpooling ignores dilation, so the dilated rows
+# whose input size is out of the unpooling's range skip it.
+POOL_ROWS = [
+    (1, (2, 3, 7), dict(kernel_size=3, stride=2, padding=1), True),
+    (1, (3, 8), dict(kernel_size=2, dilation=2, ceil_mode=True), False),
+    (2, (2, 2, 5, 6), dict(kernel_size=2), True),
+    (2, (1, 2, 6, 5), dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), ceil_mode=True), True),
+    (2, (2, 5, 5), dict(kernel_size=3, stride=1, padding=1, dilation=2), False),
+    (2, (2, 1, 4, 5), dict(kernel_size=3, stride=1, padding=1), True),
+    (2, (1, 1, 7, 7), dict(kernel_size=3, stride=2, dilation=(1, 2), ceil_mode=True), False),
+]
+
+
+def _pool_fns(nd):
+    return (F.max_pool1d, F.max_unpool1d, TF.max_pool1d, TF.max_unpool1d) if nd == 1 else (
+        F.max_pool2d, F.max_unpool2d, TF.max_pool2d, TF.max_unpool2d
+    )  # fmt: skip
+
+
+def _pool_case(nd, shape, kwargs, dtype, with_unpool=True, x=None):
+    pool, unpool, tpool, tunpool = _pool_fns(nd)
+    rng = np.random.default_rng(0)
+    if x is None:
+        x = rng.integers(-3, 4, shape).astype(dtype)  # many ties
+    unpool_kw = {k: kwargs[k] for k in ("kernel_size", "stride", "padding") if k in kwargs}
+
+    def run(x):
+        y, idx = pool(x, **kwargs, return_indices=True)
+        back = unpool(y, idx, **unpool_kw, output_size=x.shape[-nd:]) if with_unpool else jnp.zeros(())
+        return y, idx, back
+
+    def loss(x, cy, cb):
+        y, _, back = run(x)
+        return jnp.sum(y * cy) + jnp.sum(back * cb)
+
+    xt = torch.tensor(x, requires_grad=True)
+    ty, tidx = tpool(xt, **kwargs, return_indices=True)
+    tback = (
+        tunpool(ty, tidx, **unpool_kw, output_size=list(x.shape[-nd:])) if with_unpool else torch.zeros(())
+    )
+    cy = rng.standard_normal(tuple(ty.shape)).astype(dtype)
+    cb = rng.standard_normal(tuple(tback.shape)).astype(dtype)
+    ((ty * torch.tensor(cy)).sum() + (tback * torch.tensor(cb)).sum()).backward()
+
+    @jax.jit
+    def ours(x, cy, cb):
+        return run(x), jax.grad(loss)(x, cy, cb)
+
+    (y, idx, back), g = ours(jnp.asarray(x), jnp.asarray(cy), jnp.asarray(cb))
+    np.testing.assert_array_equal(np.asarray(idx), tidx.numpy())
+    assert idx.dtype == jax.dtypes.canonicalize_dtype(jnp.int64)
+    for ours_v, ref in [(y, ty), (back, tback), (g, xt.grad)]:
+        assert ours_v.dtype == dtype
+        assert _err(ours_v, ref.detach().numpy()) <= TOL[dtype]
+    return x
+
+
+@pytest.mark.parametrize(("nd", "shape", "kwargs", "with_unpool"), POOL_ROWS)
+def test_max_pool_indices_and_unpool_match_torch(nd, shape, kwargs, with_unpool):
+    _pool_case(nd, shape, kwargs, np.float32, with_unpool)
+
+
+def test_max_pool_indices_float64(x64):
+    _pool_case(
+        2, (1, 2, 6, 5), dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), ceil_mode=True), np.float64
+    )
+
+
+def test_max_pool_indices_nan_and_inf_match_torch():
+    """torch's CPU rule: the first maximum of the window; a NaN replaces it (the last NaN wins); a window of
+    -inf points at its first position inside the input, never at the padding."""
+    x = np.full((1, 1, 4, 4), -np.inf, np.float32)
+    x[0, 0, 1, 1], x[0, 0, 1, 2], x[0, 0, 2, 3] = np.nan, np.nan, 5.0
+    x[0, 0, 3, 0] = np.nan
+    for kwargs in [dict(kernel_size=2, padding=1), dict(kernel_size=3, stride=1, padding=1)]:
+        y, idx = F.max_pool2d(jnp.asarray(x), **kwargs, return_indices=True)
+        ty, tidx = TF.max_pool2d(torch.tensor(x), **kwargs, return_indices=True)
+        np.testing.assert_array_equal(np.asarray(idx), tidx.numpy())
+        np.testing.assert_array_equal(np.asarray(y), ty.numpy())
+
+
+def test_pool_modules_with_indices():
+    x = jnp.arange(16.0).reshape(1, 1, 4, 4)
+    y, idx = nn.MaxPool2d(2, return_indices=True)(x)
+    unpool = nn.MaxUnpool2d(2)
+    assert repr(unpool) == repr(torch.nn.MaxUnpool2d(2))
+    assert repr(nn.MaxUnpool1d(2, stride=1)) == repr(torch.nn.MaxUnpool1d(2, stride=1))
+    back = unpool(y, idx, output_size=[1, 1, 5, 5])
+    ref = torch.nn.MaxUnpool2d(2)(*torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(np.asarray(x))),
+                                  output_size=[1, 1, 5, 5])  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(back), ref.numpy())
+    y1, idx1 = nn.MaxPool1d(2, return_indices=True)(jnp.array([[3.0, 1.0, 2.0, 5.0]]))
+    assert nn.MaxUnpool1d(2)(y1, idx1).tolist() == [[3.0, 0.0, 0.0, 5.0]]
+
+
+UNPOOL_ERRORS = [
+    ("output-size-length", lambda F, y, i: F.max_unpool2d(y, i, 2, output_size=(1, 1, 3))),
+    ("output-size-range", lambda F, y, i: F.max_unpool2d(y, i, 2, output_size=(2, 2))),
+    ("bad-index", lambda F, y, i: F.max_unpool2d(y, i + 20, 2)),
+    ("indices-shape", lambda F, y, i: F.max_unpool2d(y, i[0], 2)),
+    ("rank", lambda F, y, i: F.max_unpool2d(y[0, 0], i[0, 0], 2)),
+    ("1d-bad-index", lambda F, y, i: F.max_unpool1d(y[0], i[0], 2)),
+]
+
+
+@pytest.mark.parametrize("fn", [e[1] for e in UNPOOL_ERRORS], ids=[e[0] for e in UNPOOL_ERRORS])
+def test_unpool_errors_match_torch(fn):
+    x = np.arange(16.0, dtype=np.float32).reshape(1, 1, 4, 4)
+    ty, ti = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    with pytest.raises(Exception) as ref:
+        fn(TF, ty, ti)
+    y, i = F.max_pool2d(jnp.asarray(x), 2, return_indices=True)
+    with pytest.raises(ref.type) as info:
+        fn(F, y, i)
+    assert str(info.value) == str(ref.value)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from flax import nnx
 
 from jaxopt_losses.compat import nn
 from jaxopt_losses.compat.nn import functional as F
@@ -143,3 +144,64 @@ def test_unpool_errors_match_torch(fn):
     with pytest.raises(ref.type) as info:
         fn(F, y, i)
     assert str(info.value) == str(ref.value)
+
+
+# ---- Embedding max_norm / norm_type / scale_grad_by_freq --------------------------------------------------
+
+EMB_ROWS = [
+    dict(max_norm=1.5),
+    dict(max_norm=2.0, norm_type=1.0, padding_idx=4),
+    dict(max_norm=0.5, norm_type=float("inf"), scale_grad_by_freq=True),
+    dict(scale_grad_by_freq=True, padding_idx=0),
+]
+EMB_IDX = np.array([[1, 4, 1], [0, 4, 4]])
+
+
+def _emb_case(kwargs, dtype, jit=True):
+    torch.manual_seed(0)
+    t = torch.nn.Embedding(6, 3, **kwargs).to(torch.float64 if dtype == np.float64 else torch.float32)
+    with torch.no_grad():
+        t.weight.mul_(torch.linspace(0.2, 2.0, 6)[:, None].to(t.weight.dtype))  # some rows within max_norm
+    ours = nn.Embedding(6, 3, **kwargs, dtype=dtype, rngs=0)
+    ours.load_state_dict(t.state_dict())
+    assert repr(ours) == repr(t)
+    cot = np.random.default_rng(1).standard_normal((2, 3, 3)).astype(dtype)
+
+    def loss(m, idx, cot):
+        out = m(idx)
+        return jnp.sum(out * cot), out
+
+    step = nnx.value_and_grad(loss, has_aux=True)
+    step = nnx.jit(step) if jit else step
+    tol = TOL[dtype] * 2
+    for _ in range(2):  # the second forward sees the renormalised weight
+        t.weight.grad = None
+        out_t = t(torch.tensor(EMB_IDX))
+        (out_t * torch.tensor(cot)).sum().backward()
+        (_, out), grads = step(ours, jnp.asarray(EMB_IDX), jnp.asarray(cot))
+        assert _err(out, out_t.detach().numpy()) <= tol
+        assert _err(ours.weight.get_value(), t.weight.detach().numpy()) <= tol
+        assert _err(grads["weight"].get_value(), t.weight.grad.numpy()) <= tol
+
+
+@pytest.mark.parametrize("kwargs", EMB_ROWS, ids=lambda k: "-".join(f"{a}={b}" for a, b in k.items()))
+def test_embedding_options_match_torch(kwargs):
+    _emb_case(kwargs, np.float32)
+
+
+def test_embedding_options_float64_eager(x64):
+    _emb_case(dict(max_norm=1.5, norm_type=3.0, scale_grad_by_freq=True), np.float64, jit=False)
+
+
+def test_functional_embedding_max_norm_array_and_variable():
+    """F.embedding renormalises a Variable in place (as torch its tensor); an array cannot change, and the
+    output uses the renormalised rows."""
+    w = np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]], np.float32)
+    tw = torch.tensor(w)
+    ref = TF.embedding(torch.tensor([0, 1]), tw, max_norm=1.0)
+    out = F.embedding(jnp.array([0, 1]), jnp.asarray(w), max_norm=1.0)
+    assert _err(out, ref.numpy()) == 0
+    var = nnx.Param(jnp.asarray(w))
+    out = F.embedding(jnp.array([0, 1]), var, max_norm=1.0)
+    assert _err(out, ref.numpy()) == 0
+    assert _err(var.get_value(), tw.numpy()) == 0 and float(var.get_value()[2, 0]) == 6.0

@@ -205,3 +205,49 @@ def test_functional_embedding_max_norm_array_and_variable():
     out = F.embedding(jnp.array([0, 1]), var, max_norm=1.0)
     assert _err(out, ref.numpy()) == 0
     assert _err(var.get_value(), tw.numpy()) == 0 and float(var.get_value()[2, 0]) == 6.0
+
+
+# ---- ConvTranspose2d output_size -------------------------------------------------------------------------
+
+CONVT_ROWS = [
+    (dict(stride=2), (1, 2, 4, 3), [9, 8]),
+    (dict(stride=(3, 2), padding=1, dilation=(1, 2), groups=2), (2, 2, 3, 3), [2, 4, 9, 8]),
+    (dict(stride=3, output_padding=1), (2, 3, 3), [3, 11, 10]),  # unbatched; output_size overrides it
+]
+
+
+@pytest.mark.parametrize(("kwargs", "shape", "output_size"), CONVT_ROWS)
+def test_conv_transpose2d_output_size_matches_torch(kwargs, shape, output_size):
+    torch.manual_seed(0)
+    t = torch.nn.ConvTranspose2d(2, 4, 3, **kwargs)
+    ours = nn.ConvTranspose2d(2, 4, 3, **kwargs, rngs=0)
+    ours.load_state_dict(t.state_dict())
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    ref = t(xt, output_size=output_size)
+    cot = np.random.default_rng(1).standard_normal(tuple(ref.shape)).astype(np.float32)
+    (ref * torch.tensor(cot)).sum().backward()
+
+    @nnx.jit
+    def run(m, x, cot):
+        return nnx.value_and_grad(lambda m, x: jnp.sum(m(x, output_size=output_size) * cot), argnums=(0, 1))(
+            m, x
+        )
+
+    out = ours(jnp.asarray(x), output_size=output_size)
+    _, (g_model, gx) = run(ours, jnp.asarray(x), jnp.asarray(cot))
+    assert _err(out, ref.detach().numpy()) <= 2e-6
+    assert _err(gx, xt.grad.numpy()) <= 2e-6
+    assert _err(g_model["weight"].get_value(), t.weight.grad.numpy()) <= 2e-5
+
+
+@pytest.mark.parametrize("output_size", [[11, 9], [1, 2, 3], [2, 3]])
+def test_conv_transpose2d_output_size_errors_match_torch(output_size):
+    t = torch.nn.ConvTranspose2d(2, 3, 3, stride=2)
+    ours = nn.ConvTranspose2d(2, 3, 3, stride=2, rngs=0)
+    for shape in [(1, 2, 4, 4), (2, 4, 4)]:
+        with pytest.raises(ValueError) as ref:
+            t(torch.ones(shape), output_size=output_size)
+        with pytest.raises(ValueError) as info:
+            ours(jnp.ones(shape), output_size=output_size)
+        assert str(info.value) == str(ref.value)

@@ -305,8 +305,8 @@ def embedding(
         >>> from jaxopt_losses.compat.nn import functional as F
         >>> F.embedding(jnp.array([2, 0]), jnp.arange(6.0).reshape(3, 2)).tolist()
         [[4.0, 5.0], [0.0, 1.0]]
-        >>> F.embedding(jnp.array([1]), jnp.array([[0.0, 0.0], [3.0, 4.0]]), max_norm=1.0).round(4).tolist()
-        [[0.6, 0.8]]
+        >>> F.embedding(jnp.array([1]), jnp.array([[0.0, 0.0], [6.0, 8.0]]), max_norm=5.0).tolist()
+        [[3.0, 4.0]]
     """
     variable = weight if hasattr(weight, "set_value") else None
     idx = jnp.asarray(input)

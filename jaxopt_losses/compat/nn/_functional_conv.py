@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxopt_losses.compat.nn._functional_basic import concrete
+
 _SPATIAL = {1: "H", 2: "HW"}
 PADDING_STRINGS = ("same", "valid")  # formatted as a set in messages, as torch's
 # torch's ``_size_any_t``: an int for every dimension, or one per dimension; convolutions also take a string.
@@ -418,8 +420,8 @@ def _max_unpool2d(input, indices, output_size):
             f"{x.ndim} dimensions."
         )
     oh, ow = (int(v) for v in output_size)
-    if not isinstance(idx, jax.core.Tracer) and idx.size:  # pyright: ignore[reportPrivateImportUsage]
-        bad = np.asarray(idx)
+    bad = concrete(idx)
+    if bad is not None:
         bad = bad[(bad < 0) | (bad >= oh * ow)]
         if bad.size:  # ATen's loop keeps the last invalid index it met
             raise RuntimeError(
@@ -428,7 +430,8 @@ def _max_unpool2d(input, indices, output_size):
     lead = x.shape[:-2]
     planes = int(np.prod(lead))
     xf, idf = x.reshape(planes, -1), idx.reshape(planes, -1)
-    return _unpool_scatter(xf, idf, oh * ow).reshape(*lead, oh, ow)
+    out: Any = _unpool_scatter(xf, idf, oh * ow)
+    return out.reshape(*lead, oh, ow)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))

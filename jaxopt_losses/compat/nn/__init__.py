@@ -77,6 +77,8 @@ if typing.TYPE_CHECKING:
     from ._pool import AvgPool2d as AvgPool2d
     from ._pool import MaxPool1d as MaxPool1d
     from ._pool import MaxPool2d as MaxPool2d
+    from ._pool import MaxUnpool1d as MaxUnpool1d
+    from ._pool import MaxUnpool2d as MaxUnpool2d
     from ._rnn import GRU as GRU
     from ._rnn import LSTM as LSTM
     from ._rnn import RNN as RNN

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import jax
+import numpy as np
 
 from jaxopt_losses.compat.nn import _functional_conv as F
 from jaxopt_losses.compat.nn._init import fan_in_bound, float_dtype, next_key, uniform
@@ -162,14 +163,20 @@ class ConvTranspose2d(_ConvNd):
     rngs=None)``: weight ``(in, out / groups, kh, kw)``; init bound ``1 / sqrt(out / groups * kh * kw)``
     (torch computes fan-in from ``weight.size(1)``).
 
-    Parity with torch.nn.ConvTranspose2d: names, shapes, init, outputs and gradients; ``forward``'s
-    ``output_size`` argument is not supported.
+    ``conv(input, output_size=None)``: ``output_size`` (``(H, W)``, or with the batch and channel sizes)
+    picks the output padding that gives that size, among the ``stride`` sizes one input size allows (as
+    torch, it replaces ``output_padding``).
+
+    Parity with torch.nn.ConvTranspose2d: names, shapes, init, outputs and gradients, ``output_size`` and
+    its ValueError messages.
 
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxopt_losses.compat import nn
         >>> nn.ConvTranspose2d(2, 4, 3, stride=2)(jnp.ones((1, 2, 4, 4))).shape
         (1, 4, 9, 9)
+        >>> nn.ConvTranspose2d(2, 4, 3, stride=2)(jnp.ones((1, 2, 4, 4)), output_size=[10, 9]).shape
+        (1, 4, 10, 9)
     """
 
     _nd = 2
@@ -210,16 +217,66 @@ class ConvTranspose2d(_ConvNd):
             rngs=rngs,
         )
 
+    def _output_padding(
+        self,
+        input: Any,
+        output_size: Any,
+        stride: Any,
+        padding: Any,
+        kernel_size: Any,
+        num_spatial_dims: int,
+        dilation: Any = None,
+    ) -> tuple[int, ...]:
+        """torch's ``_ConvTransposeNd._output_padding``: ``output_padding``, or the padding that gives
+        ``output_size`` (``num_spatial_dims`` sizes, or with the batch and channel sizes) within the sizes
+        the stride allows, else torch's ValueError."""
+        if output_size is None:
+            return F.ntuple(self.output_padding, num_spatial_dims)
+        shape = tuple(np.shape(input))
+        ndim = len(shape)
+        num_non_spatial_dims = 2 if ndim == num_spatial_dims + 2 else 1
+        output_size = list(output_size)
+        if len(output_size) == num_non_spatial_dims + num_spatial_dims:
+            output_size = output_size[num_non_spatial_dims:]
+        if len(output_size) != num_spatial_dims:
+            raise ValueError(
+                f"ConvTranspose{num_spatial_dims}D: for {ndim}D input, output_size must have "
+                f"{num_spatial_dims} or {num_non_spatial_dims + num_spatial_dims} elements "
+                f"(got {len(output_size)})"
+            )
+        min_sizes = [
+            (shape[d + num_non_spatial_dims] - 1) * stride[d]
+            - 2 * padding[d]
+            + (dilation[d] if dilation is not None else 1) * (kernel_size[d] - 1)
+            + 1
+            for d in range(num_spatial_dims)
+        ]
+        max_sizes = [min_sizes[d] + stride[d] - 1 for d in range(num_spatial_dims)]
+        for size, lo, hi in zip(output_size, min_sizes, max_sizes, strict=True):
+            if size < lo or size > hi:
+                raise ValueError(
+                    f"requested an output size of {output_size}, but valid sizes range from {min_sizes} to "
+                    f"{max_sizes} (for an input of torch.Size({list(shape[2:])}))"
+                )
+        return tuple(int(output_size[d]) - min_sizes[d] for d in range(num_spatial_dims))
+
     def forward(self, input: Any, output_size: Any = None) -> jax.Array:
-        if output_size is not None:
-            raise NotImplementedError("ConvTranspose2d: output_size is not supported; use output_padding")
+        output_padding = self._output_padding(
+            input,
+            output_size,
+            F.ntuple(self.stride, 2),
+            F.ntuple(self.padding, 2),
+            F.ntuple(self.kernel_size, 2),
+            2,
+            F.ntuple(self.dilation, 2),
+        )
         return F.conv_transpose2d(
             input,
             value(self.weight),
             value(self.bias),
             self.stride,
             self.padding,  # pyright: ignore[reportArgumentType]  # never a string for a transposed conv
-            self.output_padding,
+            output_padding,
             self.groups,
             self.dilation,
         )

@@ -263,6 +263,15 @@ def dropout(
     return jnp.where(keep, x * (1.0 / (1.0 - p)), jnp.zeros_like(x))
 
 
+def _embedding_renorm(w: Any, idx: Any, max_norm: float, norm_type: float) -> Any:
+    """ATen's ``embedding_renorm_``: every row of ``w`` looked up by ``idx`` whose ``norm_type``-norm exceeds
+    ``max_norm`` is scaled by ``max_norm / (norm + 1e-7)``; the other rows are unchanged."""
+    norms = jnp.linalg.norm(w, ord=norm_type, axis=1)
+    looked_up = jnp.zeros(w.shape[0], bool).at[jnp.ravel(idx)].set(True)
+    scale = jnp.where(looked_up & (norms > max_norm), max_norm / (norms + 1e-7), 1.0)
+    return jnp.where((scale != 1.0)[:, None], w * scale[:, None].astype(w.dtype), w)
+
+
 def embedding(
     input: Any,
     weight: Any,
@@ -274,19 +283,34 @@ def embedding(
 ) -> jax.Array:
     """``F.embedding``: rows of ``weight`` (``(num_embeddings, embedding_dim)``) picked by integer indices.
 
-    ``padding_idx``: that row gets no gradient (as torch). ``max_norm`` (which renormalises ``weight`` in
-    place in torch) and ``scale_grad_by_freq`` are not supported; ``sparse`` is accepted (gradients are
-    dense).
+    Args:
+        input: integer indices, any shape.
+        weight: the table, an array or an ``nnx.Variable`` (e.g. ``nn.Embedding``'s ``weight``).
+        padding_idx: that row gets no gradient. Default: None
+        max_norm: every looked-up row whose ``norm_type``-norm exceeds it is first scaled to
+            ``max_norm / (norm + 1e-7)`` times itself, as torch's ``embedding_renorm_``. torch rewrites
+            ``weight`` in place: so does this when ``weight`` is an ``nnx.Variable``; an array cannot be
+            changed, and the output then uses the renormalised rows alone. The renormalisation carries no
+            gradient (torch runs it under ``no_grad``). Default: None
+        norm_type: the p of the norm for ``max_norm``. Default: 2.0
+        scale_grad_by_freq: divide each row's gradient by the number of times the row occurs in
+            ``input``. Default: False
+        sparse: accepted; gradients are dense. Default: False
+
+    Parity with torch.nn.functional.embedding: outputs, gradients (``padding_idx``, ``scale_grad_by_freq``)
+    and the in-place renormalisation of ``max_norm`` (tests).
 
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxopt_losses.compat.nn import functional as F
         >>> F.embedding(jnp.array([2, 0]), jnp.arange(6.0).reshape(3, 2)).tolist()
         [[4.0, 5.0], [0.0, 1.0]]
+        >>> F.embedding(jnp.array([1]), jnp.array([[0.0, 0.0], [6.0, 8.0]]), max_norm=5.0).tolist()
+        [[3.0, 4.0]]
     """
-    if max_norm is not None or scale_grad_by_freq:
-        raise NotImplementedError("embedding: max_norm and scale_grad_by_freq are not supported")
-    idx, w = jnp.asarray(input), jnp.asarray(weight)
+    variable = weight if hasattr(weight, "set_value") else None
+    idx = jnp.asarray(input)
+    w = jnp.asarray(variable.get_value() if variable is not None else weight)
     if not jnp.issubdtype(idx.dtype, jnp.integer):
         raise RuntimeError(
             "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
@@ -297,7 +321,17 @@ def embedding(
         raise IndexError("index out of range in self")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += w.shape[0]
+    if max_norm is not None:
+        renormed = jax.lax.stop_gradient(_embedding_renorm(w, idx, max_norm, norm_type))
+        if variable is not None:
+            variable.set_value(renormed)
+        w = renormed + (w - jax.lax.stop_gradient(w))  # the renormalised values exactly, w's own gradient
     out = jnp.take(w, idx, axis=0)
+    if scale_grad_by_freq:
+        counts = jnp.zeros(w.shape[0], w.dtype).at[jnp.ravel(idx)].add(1)
+        inverse = (1 / jnp.take(counts, idx))[..., None]
+        frozen = jax.lax.stop_gradient(out)
+        out = frozen + (out - frozen) * inverse  # the same values; each row's gradient over its count
     if padding_idx is not None:
         out = jnp.where((idx == padding_idx)[..., None], jax.lax.stop_gradient(out), out)
     return out

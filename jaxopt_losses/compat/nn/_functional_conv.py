@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from jaxopt_losses.compat.nn._functional_basic import concrete
 
 _SPATIAL = {1: "H", 2: "HW"}
 PADDING_STRINGS = ("same", "valid")  # formatted as a set in messages, as torch's
@@ -253,24 +256,72 @@ def _pool_input(input, nd, name):
     )
 
 
+def _index_dtype() -> Any:
+    """torch's ``long`` indices: int64 with ``jax_enable_x64``, else int32 (as the package's counters)."""
+    return jax.dtypes.canonicalize_dtype(jnp.int64)
+
+
+def _window_views(x, nd, k, s, d, out, pads, init):
+    """The ``prod(k)`` strided views of the padded input, one per kernel offset in row-major order:
+    ``(K, N, C, *out)``."""
+    xp = lax.pad(x, jnp.asarray(init, x.dtype), [(0, 0, 0), (0, 0, 0), *[(lo, hi, 0) for lo, hi in pads]])
+    views = []
+    for offset in itertools.product(*[range(v) for v in k]):
+        start = [0, 0] + [offset[i] * d[i] for i in range(nd)]
+        stop = list(x.shape[:2]) + [start[2 + i] + (out[i] - 1) * s[i] + 1 for i in range(nd)]
+        views.append(lax.slice(xp, start, stop, (1, 1, *s)))
+    return jnp.stack(views)
+
+
+def _window_positions(sizes, k, s, p, d, out):
+    """For every kernel offset (row-major) and output position, the flat index into the input plane
+    (``ih * W + iw``) and whether it lies inside the input: ``(K, *out)`` each (host arrays)."""
+    nd = len(sizes)
+    index, valid = [], []
+    for offset in itertools.product(*[range(v) for v in k]):
+        flat, inside = np.zeros(out, np.int64), np.ones(out, bool)
+        for i in range(nd):
+            pos = (np.arange(out[i]) * s[i] - p[i] + offset[i] * d[i]).reshape(
+                [-1 if j == i else 1 for j in range(nd)]
+            )
+            flat = flat * sizes[i] + pos
+            inside = inside & (pos >= 0) & (pos < sizes[i])
+        index.append(flat)
+        valid.append(inside)
+    return np.stack(index), np.stack(valid)
+
+
+def _max_with_indices(x, nd, k, s, p, d, out, pads, init):
+    """torch's CPU max pool with indices: per window, the first maximum in row-major order over the
+    positions inside the input (a later NaN replaces it: the last NaN wins); the index is flat in the
+    input plane. The value is gathered at that index, so the gradient flows to it alone, as torch's."""
+    views = _window_views(x, nd, k, s, d, out, pads, init)
+    index, valid = _window_positions(x.shape[2:], k, s, p, d, out)
+    valid_b = jnp.asarray(valid)[:, None, None]
+    first_max = jnp.argmax(valid_b & (views == jnp.max(views, axis=0)), axis=0)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        nan = valid_b & jnp.isnan(views)
+        last_nan = views.shape[0] - 1 - jnp.argmax(nan[::-1], axis=0)
+        first_max = jnp.where(jnp.any(nan, axis=0), last_nan, first_max)
+    pick = first_max[None]
+    values = jnp.take_along_axis(views, pick, axis=0)[0]
+    flat = jnp.broadcast_to(jnp.asarray(index, _index_dtype())[:, None, None], views.shape)
+    return values, jnp.take_along_axis(flat, pick, axis=0)[0]
+
+
 def _max_pool(input, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    if return_indices:
-        raise NotImplementedError(f"max_pool{nd}d: return_indices=True is not supported")
     x, unbatched = _pool_input(input, nd, f"max_pool{nd}d")
-    k, s, _, d, out, pads = _pool_geometry(
+    k, s, p, d, out, pads = _pool_geometry(
         x, nd, kernel_size, stride, padding, dilation, ceil_mode, "max", ""
     )
     init = -np.inf if jnp.issubdtype(x.dtype, jnp.floating) else int(jnp.iinfo(x.dtype).min)
+    if return_indices:
+        y, indices = _max_with_indices(x, nd, k, s, p, d, out, pads, init)
+        return (y[0], indices[0]) if unbatched else (y, indices)
     if all(v == 1 for v in d):
         y = lax.reduce_window(x, init, lax.max, (1, 1) + k, (1, 1) + s, [(0, 0), (0, 0), *pads])
     else:  # reduce_window has no VJP with window dilation: the max over the k strided views instead
-        xp = lax.pad(x, jnp.asarray(init, x.dtype), [(0, 0, 0), (0, 0, 0), *[(lo, hi, 0) for lo, hi in pads]])
-        views = []
-        for offset in itertools.product(*[range(v) for v in k]):
-            start = [0, 0] + [offset[i] * d[i] for i in range(nd)]
-            stop = list(x.shape[:2]) + [start[2 + i] + (out[i] - 1) * s[i] + 1 for i in range(nd)]
-            views.append(lax.slice(xp, start, stop, (1, 1, *s)))
-        y = jnp.max(jnp.stack(views), axis=0)
+        y = jnp.max(_window_views(x, nd, k, s, d, out, pads, init), axis=0)
     return y[0] if unbatched else y
 
 
@@ -282,14 +333,20 @@ def max_pool1d(
     dilation: Size = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> jax.Array:
+) -> Any:
     """``F.max_pool1d`` on ``(N, C, L)`` / ``(C, L)`` (padding counts as ``-inf``).
+
+    With ``return_indices=True`` returns ``(output, indices)``: the position of each maximum in its input
+    row (torch's first maximum of the window; a NaN wins), int64 with ``jax_enable_x64`` else int32 (torch:
+    int64); the gradient then flows to that element alone, as torch's. :func:`max_unpool1d` inverts it.
 
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxopt_losses.compat.nn import functional as F
         >>> F.max_pool1d(jnp.arange(4.0).reshape(1, 1, 4), 2).tolist()
         [[[1.0, 3.0]]]
+        >>> F.max_pool1d(jnp.array([[3.0, 1.0, 2.0, 5.0]]), 2, return_indices=True)[1].tolist()
+        [[0, 3]]
     """
     return _max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
@@ -302,16 +359,156 @@ def max_pool2d(
     dilation: Size = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> jax.Array:
+) -> Any:
     """``F.max_pool2d`` on ``(N, C, H, W)`` / ``(C, H, W)``; ``stride`` defaults to ``kernel_size``.
+
+    With ``return_indices=True`` returns ``(output, indices)``: each maximum's flat index ``h * W + w`` in
+    its input plane, as torch's (first maximum of the window in row-major order; a NaN wins), int64 with
+    ``jax_enable_x64`` else int32 (torch: int64). :func:`max_unpool2d` inverts it.
 
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxopt_losses.compat.nn import functional as F
         >>> F.max_pool2d(jnp.ones((1, 1, 4, 4)), 2, stride=1).shape
         (1, 1, 3, 3)
+        >>> y, idx = F.max_pool2d(jnp.arange(16.0).reshape(1, 4, 4), 2, return_indices=True)
+        >>> idx.tolist()
+        [[[5, 7], [13, 15]]]
     """
     return _max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _unpool_output_size(input, kernel_size, stride, padding, output_size):
+    """torch's ``_unpool_output_size``: ``(in - 1) * stride + kernel - 2 * padding`` per dimension, or the
+    given ``output_size`` (2 or 4 entries for 2-D) within ``stride`` of it."""
+    nd = len(kernel_size)
+    default_size = [
+        (input.shape[-nd + i] - 1) * stride[i] + kernel_size[i] - 2 * padding[i] for i in range(nd)
+    ]
+    if output_size is None:
+        return default_size
+    if len(output_size) == nd + 2:
+        output_size = output_size[2:]
+    if len(output_size) != nd:
+        raise ValueError(
+            f"output_size should be a sequence containing {nd} or {nd + 2} elements, but it has a length of "
+            f"'{len(output_size)}'"
+        )
+    for i in range(nd):
+        min_size, max_size = default_size[i] - stride[i], default_size[i] + stride[i]
+        if not min_size < output_size[i] < max_size:
+            raise ValueError(
+                f'invalid output_size "{output_size}" (dim {i} must be between {min_size} and {max_size})'
+            )
+    return output_size
+
+
+def _max_unpool2d(input, indices, output_size):
+    """ATen's ``max_unpool2d``: zeros ``(N, C, oH, oW)`` with ``input`` written at the flat ``indices`` of
+    every plane (eager calls check the indices' shape and range with torch's messages)."""
+    x, idx = jnp.asarray(input), jnp.asarray(indices)
+    if not jnp.issubdtype(idx.dtype, jnp.integer):
+        raise RuntimeError(f"elements in indices should be type int64 but got: {idx.dtype}")
+    if x.shape != idx.shape:
+        raise RuntimeError(
+            f"Expected shape of indices to be same as that of the input tensor ({list(x.shape)}) but got "
+            f"indices tensor with shape: {list(idx.shape)}"
+        )
+    if x.ndim not in (3, 4):
+        raise RuntimeError(
+            "Input to max_unpooling2d should be a 3d or 4d Tensor, but got a tensor with "
+            f"{x.ndim} dimensions."
+        )
+    oh, ow = (int(v) for v in output_size)
+    bad = concrete(idx)
+    if bad is not None:
+        bad = bad[(bad < 0) | (bad >= oh * ow)]
+        if bad.size:  # ATen's loop keeps the last invalid index it met
+            raise RuntimeError(
+                f"Found an invalid max index: {int(bad.flat[-1])} (output volumes are of size {oh}x{ow})"
+            )
+    lead = x.shape[:-2]
+    planes = int(np.prod(lead))
+    xf, idf = x.reshape(planes, -1), idx.reshape(planes, -1)
+    out: Any = _unpool_scatter(xf, idf, oh * ow)
+    return out.reshape(*lead, oh, ow)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _unpool_scatter(x: jax.Array, idx: jax.Array, size: int) -> jax.Array:
+    """Per plane, zeros of ``size`` with ``x`` written at ``idx``. The gradient is ATen's: every input
+    element reads the output's gradient at its index (duplicates each get it, where a JAX scatter's own
+    VJP would credit one of them)."""
+    rows = jnp.arange(x.shape[0])[:, None]
+    return jnp.zeros((x.shape[0], size), x.dtype).at[rows, idx].set(x, mode="drop")
+
+
+def _unpool_scatter_fwd(x, idx, size):
+    return _unpool_scatter(x, idx, size), idx
+
+
+def _unpool_scatter_bwd(size, idx, g):
+    rows = jnp.arange(g.shape[0])[:, None]
+    return g.at[rows, idx].get(mode="fill", fill_value=0), None
+
+
+_unpool_scatter.defvjp(_unpool_scatter_fwd, _unpool_scatter_bwd)
+
+
+def max_unpool1d(
+    input: Any,
+    indices: Any,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size = 0,
+    output_size: Sequence[int] | None = None,
+) -> jax.Array:
+    """``F.max_unpool1d``: the partial inverse of ``max_pool1d(..., return_indices=True)``: zeros of length
+    ``(L_in - 1) * stride + kernel_size - 2 * padding`` (or ``output_size``) with ``input`` at ``indices``.
+
+    Parity with torch.nn.functional.max_unpool1d: values, gradients, output-size checks and messages (index
+    range checks in eager calls; under ``jit`` out-of-range indices are dropped).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> y, idx = F.max_pool1d(jnp.array([[3.0, 1.0, 2.0, 5.0]]), 2, return_indices=True)
+        >>> F.max_unpool1d(y, idx, 2).tolist()
+        [[3.0, 0.0, 0.0, 5.0]]
+    """
+    k = ntuple(kernel_size, 1)
+    s = k if stride is None else ntuple(stride, 1)
+    size = _unpool_output_size(jnp.asarray(input), k, s, ntuple(padding, 1), output_size)
+    x, idx = jnp.asarray(input), jnp.asarray(indices)
+    return _max_unpool2d(x[..., None], idx[..., None], (*size, 1))[..., 0]
+
+
+def max_unpool2d(
+    input: Any,
+    indices: Any,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size = 0,
+    output_size: Sequence[int] | None = None,
+) -> jax.Array:
+    """``F.max_unpool2d``: the partial inverse of ``max_pool2d(..., return_indices=True)`` on
+    ``(N, C, H, W)`` / ``(C, H, W)``: zeros of ``(H_in - 1) * stride + kernel_size - 2 * padding`` per
+    dimension (or ``output_size``, 2 or 4 entries) with ``input`` at the flat ``indices`` of each plane.
+
+    Parity with torch.nn.functional.max_unpool2d: values, gradients, output-size checks and messages (index
+    range checks in eager calls; under ``jit`` out-of-range indices are dropped).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat.nn import functional as F
+        >>> y, idx = F.max_pool2d(jnp.arange(16.0).reshape(1, 4, 4), 2, return_indices=True)
+        >>> F.max_unpool2d(y, idx, 2)[0].tolist()
+        [[0.0, 0.0, 0.0, 0.0], [0.0, 5.0, 0.0, 7.0], [0.0, 0.0, 0.0, 0.0], [0.0, 13.0, 0.0, 15.0]]
+    """
+    k = ntuple(kernel_size, 2)
+    s = k if stride is None else ntuple(stride, 2)
+    size = _unpool_output_size(jnp.asarray(input), k, s, ntuple(padding, 2), output_size)
+    return _max_unpool2d(input, indices, size)
 
 
 def _avg_divisor(sizes, k, s, p, pads, out, count_include_pad):

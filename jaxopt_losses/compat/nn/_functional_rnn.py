@@ -101,12 +101,27 @@ def gru_cell(input: Array, hx: Array, w_ih: Array, w_hh: Array, b_ih=None, b_hh=
 # ---- sequences -------------------------------------------------------------------------------------------
 
 
-def _run_direction(step, xw: Array, h0, w_hh, b_hh, w_hr, reverse: bool):
-    def body(carry, xw_t):
-        new = step(xw_t, carry, w_hh, b_hh, w_hr)
-        return new, (new[0] if isinstance(new, tuple) else new)
+def _run_direction(step, xw: Array, h0, w_hh, b_hh, w_hr, reverse: bool, mask: Array | None):
+    """One scan over time. With ``mask`` ``(L, N, 1)`` (step inside the sequence), a masked-out step keeps
+    the state and outputs zeros: forward, the state freezes after each sequence's last step; reverse, it
+    stays ``h0`` until each sequence's own last step (torch's packed semantics)."""
+    if mask is None:
 
-    return lax.scan(body, h0, xw, reverse=reverse)
+        def body(carry, xw_t):
+            new = step(xw_t, carry, w_hh, b_hh, w_hr)
+            return new, (new[0] if isinstance(new, tuple) else new)
+
+        return lax.scan(body, h0, xw, reverse=reverse)
+
+    def masked_body(carry, xs):
+        xw_t, m = xs
+        new = jax.tree_util.tree_map(
+            lambda n, o: jnp.where(m, n, o), step(xw_t, carry, w_hh, b_hh, w_hr), carry
+        )
+        h = new[0] if isinstance(new, tuple) else new
+        return new, jnp.where(m, h, jnp.zeros((), h.dtype))
+
+    return lax.scan(masked_body, h0, (xw, mask), reverse=reverse)
 
 
 # jitted with the configuration static: an eager call compiles once per configuration and shapes (a bare
@@ -124,9 +139,11 @@ def _stack(
     bidirectional: bool,
     batch_first: bool,
     key: Array | None,
+    lengths: Array | None,
 ):
     """The layer stack of ``torch._VF.<mode>``: returns ``(output, *final_states)``; ``hx`` holds the stacked
-    initial states (``(h0,)`` or ``(h0, c0)``, each ``(num_layers * D, N, .)``)."""
+    initial states (``(h0,)`` or ``(h0, c0)``, each ``(num_layers * D, N, .)``); ``lengths`` (traced,
+    ``(N,)``) masks the steps past each sequence's length."""
     num_directions = 2 if bidirectional else 1
     n_groups = num_layers * num_directions
     if len(flat_weights) % n_groups:
@@ -142,6 +159,11 @@ def _stack(
         hx = [h[:, None] for h in hx]
     elif batch_first:
         input = jnp.swapaxes(input, 0, 1)
+    mask = None
+    if lengths is not None:
+        if unbatched:
+            raise ValueError("lengths= needs a batched input (L, N, H_in) or (N, L, H_in)")
+        mask = (jnp.arange(input.shape[0])[:, None] < jnp.asarray(lengths)[None, :])[..., None]
     layer_input = input
     finals: list[list[Array]] = [[] for _ in hx]
     for layer in range(num_layers):
@@ -155,7 +177,7 @@ def _stack(
             state0 = tuple(h[idx] for h in hx)
             state0 = state0 if len(state0) > 1 else state0[0]  # pyright: ignore[reportGeneralTypeIssues]
             xw = _linear(layer_input, w_ih, b_ih)  # every time step at once, as ATen's CPU path
-            final, out = _run_direction(step, xw, state0, w_hh, b_hh, w_hr, reverse=direction == 1)
+            final, out = _run_direction(step, xw, state0, w_hh, b_hh, w_hr, direction == 1, mask)
             for acc, f in zip(finals, final if isinstance(final, tuple) else (final,), strict=True):
                 acc.append(f)
             outs.append(out)
@@ -197,6 +219,7 @@ def _single_state(step, chunks: int):
         batch_first: bool = False,
         *,
         key: Array | None = None,
+        lengths: Array | None = None,
     ) -> tuple[Array, Array]:
         if hx is None:
             n = num_layers * (2 if bidirectional else 1)
@@ -213,6 +236,7 @@ def _single_state(step, chunks: int):
             bidirectional,
             batch_first,
             key,
+            lengths,
         )
 
     return run
@@ -233,6 +257,10 @@ Args:
     has_biases, num_layers, dropout, train, bidirectional, batch_first: as torch's module arguments;
         dropout (probability ``dropout``) is applied to every layer's output but the last when ``train``.
     key: a ``jax.random`` key, needed only when dropout is active.
+    lengths: ``(N,)`` valid length of every sequence of a padded batch (may be traced), or ``None``: the
+        steps past a sequence's length keep its state and output zeros, so ``h_n`` is taken at each
+        sequence's last step and the reverse direction starts there (torch's ``PackedSequence``
+        semantics; ``compat.nn.RNN`` given a ``PackedSequence`` calls this). Default: None
 
 Returns:
     ``(output, h_n)``: ``output`` ``(L, N, D * H_out)`` (batch first if ``batch_first``), ``h_n``
@@ -258,6 +286,7 @@ def lstm(
     batch_first: bool = False,
     *,
     key: Array | None = None,
+    lengths: Array | None = None,
 ) -> tuple[Array, Array, Array]:
     """torch's ``_VF.lstm(input, (h0, c0), flat_weights, has_biases, num_layers, dropout, train,
     bidirectional, batch_first)``: a multi-layer LSTM (gates i, f, g, o) over a whole sequence.
@@ -269,6 +298,8 @@ def lstm(
         flat_weights: per layer and direction ``w_ih, w_hh[, b_ih, b_hh][, w_hr]``.
         has_biases, num_layers, dropout, train, bidirectional, batch_first: as ``torch.nn.LSTM``'s.
         key: a ``jax.random`` key, needed only when dropout is active.
+        lengths: ``(N,)`` valid lengths of a padded batch (may be traced), or ``None``: steps past a
+            sequence's length keep its states and output zeros (torch's ``PackedSequence`` semantics).
 
     Returns:
         ``(output, h_n, c_n)`` as ``torch._VF.lstm``.
@@ -300,4 +331,5 @@ def lstm(
         bidirectional,
         batch_first,
         key,
+        lengths,
     )

@@ -187,15 +187,23 @@ class Embedding(Module):
     rngs=None)``.
 
     ``weight`` ``(num_embeddings, embedding_dim)`` initialised ``N(0, 1)`` with the ``padding_idx`` row
-    zeroed; that row never receives a gradient. ``max_norm`` and ``scale_grad_by_freq`` are not supported.
+    zeroed; that row never receives a gradient. With ``max_norm``, every forward first rescales the
+    looked-up rows whose ``norm_type``-norm exceeds it to ``max_norm / (norm + 1e-7)`` times themselves *in
+    the* ``weight`` *Variable*, as torch renormalises ``weight`` in place (under ``nnx.jit`` /
+    ``nnx.grad`` the update propagates to the module as any Variable update). ``scale_grad_by_freq``
+    divides each row's gradient by its count in the mini-batch.
 
-    Parity with torch.nn.Embedding: names, shapes, init, outputs and gradients (padding row included).
+    Parity with torch.nn.Embedding: names, shapes, init, outputs and gradients (padding row,
+    ``scale_grad_by_freq``), and the weight after a ``max_norm`` forward (tests).
 
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxopt_losses.compat import nn
         >>> nn.Embedding(10, 3)(jnp.array([1, 2])).shape
         (2, 3)
+        >>> emb = nn.Embedding.from_pretrained(jnp.array([[6.0, 8.0], [1.0, 2.0]]), max_norm=5.0)
+        >>> emb(jnp.array([0])).tolist(), emb.weight.get_value().tolist()  # row 0 renormalised in place
+        ([[3.0, 4.0]], [[3.0, 4.0], [1.0, 2.0]])
     """
 
     def __init__(
@@ -223,8 +231,6 @@ class Embedding(Module):
                 if not padding_idx >= -num_embeddings:
                     raise AssertionError("Padding_idx must be within num_embeddings")
                 padding_idx = num_embeddings + padding_idx
-        if max_norm is not None or scale_grad_by_freq:
-            raise NotImplementedError("Embedding: max_norm and scale_grad_by_freq are not supported")
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
@@ -242,7 +248,16 @@ class Embedding(Module):
             self.weight.requires_grad_(False)
 
     def forward(self, input: Any) -> jax.Array:
-        return F.embedding(input, value(self.weight), self.padding_idx)
+        weight = self.weight if self.max_norm is not None else value(self.weight)
+        return F.embedding(
+            input,
+            weight,
+            self.padding_idx,
+            self.max_norm,
+            self.norm_type,
+            self.scale_grad_by_freq,
+            self.sparse,
+        )
 
     @classmethod
     def from_pretrained(
@@ -275,4 +290,12 @@ class Embedding(Module):
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        if self.sparse is not False:
+            s += ", sparse=True"
         return s

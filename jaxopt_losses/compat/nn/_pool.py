@@ -1,5 +1,5 @@
-"""``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``: torch's arguments and defaults (``stride``
-defaults to ``kernel_size``) over :mod:`~jaxopt_losses.compat.nn.functional`'s pools."""
+"""``MaxPool1d/2d``, ``MaxUnpool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``: torch's arguments and
+defaults (``stride`` defaults to ``kernel_size``) over :mod:`~jaxopt_losses.compat.nn.functional`'s pools."""
 
 from __future__ import annotations
 
@@ -24,16 +24,22 @@ class _MaxPoolNd(Module):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        if return_indices:
-            raise NotImplementedError(f"{type(self).__name__}: return_indices=True is not supported")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, input: Any) -> jax.Array:
+    def forward(self, input: Any) -> Any:
         pool = F.max_pool1d if self._nd == 1 else F.max_pool2d
-        return pool(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return pool(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.return_indices,
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -44,15 +50,18 @@ class _MaxPoolNd(Module):
 
 class MaxPool1d(_MaxPoolNd):
     """``torch.nn.MaxPool1d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-    ceil_mode=False)`` on ``(N, C, L)`` / ``(C, L)``; padding counts as ``-inf``.
+    ceil_mode=False)`` on ``(N, C, L)`` / ``(C, L)``; padding counts as ``-inf``. With
+    ``return_indices=True`` it returns ``(output, indices)`` (see ``F.max_pool1d``) for :class:`MaxUnpool1d`.
 
-    Parity with torch.nn.MaxPool1d: output sizes (``ceil_mode`` included), values and gradients.
+    Parity with torch.nn.MaxPool1d: output sizes (``ceil_mode`` included), values, indices and gradients.
 
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxopt_losses.compat import nn
         >>> nn.MaxPool1d(2)(jnp.arange(4.0).reshape(1, 1, 4)).tolist()
         [[[1.0, 3.0]]]
+        >>> nn.MaxPool1d(2, return_indices=True)(jnp.array([[3.0, 1.0, 2.0, 5.0]]))[1].tolist()
+        [[0, 3]]
     """
 
     _nd = 1
@@ -60,16 +69,71 @@ class MaxPool1d(_MaxPoolNd):
 
 class MaxPool2d(_MaxPoolNd):
     """``torch.nn.MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-    ceil_mode=False)`` on ``(N, C, H, W)`` / ``(C, H, W)``.
+    ceil_mode=False)`` on ``(N, C, H, W)`` / ``(C, H, W)``. With ``return_indices=True`` it returns
+    ``(output, indices)``, each index flat in its input plane (``h * W + w``, see ``F.max_pool2d``), for
+    :class:`MaxUnpool2d`.
 
-    Parity with torch.nn.MaxPool2d: output sizes (``ceil_mode`` included), values, gradients, and the
-    errors for a too-large padding or a too-small output.
+    Parity with torch.nn.MaxPool2d: output sizes (``ceil_mode`` included), values, indices, gradients, and
+    the errors for a too-large padding or a too-small output.
 
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxopt_losses.compat import nn
         >>> nn.MaxPool2d(2)(jnp.ones((1, 1, 4, 4))).shape
         (1, 1, 2, 2)
+    """
+
+    _nd = 2
+
+
+class _MaxUnpoolNd(Module):
+    _nd = 2
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        self.kernel_size = F.ntuple(kernel_size, self._nd)
+        self.stride = F.ntuple(stride if stride is not None else kernel_size, self._nd)
+        self.padding = F.ntuple(padding, self._nd)
+
+    def forward(self, input: Any, indices: Any, output_size: Any = None) -> jax.Array:
+        unpool = F.max_unpool1d if self._nd == 1 else F.max_unpool2d
+        return unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """``torch.nn.MaxUnpool1d(kernel_size, stride=None, padding=0)``: ``unpool(input, indices,
+    output_size=None)`` puts ``input`` at the ``indices`` of ``MaxPool1d(..., return_indices=True)`` in
+    zeros of length ``(L_in - 1) * stride + kernel_size - 2 * padding`` (or ``output_size``).
+
+    Parity with torch.nn.MaxUnpool1d: values, gradients, output sizes and torch's checks.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> y, idx = nn.MaxPool1d(2, return_indices=True)(jnp.array([[3.0, 1.0, 2.0, 5.0]]))
+        >>> nn.MaxUnpool1d(2)(y, idx).tolist()
+        [[3.0, 0.0, 0.0, 5.0]]
+    """
+
+    _nd = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """``torch.nn.MaxUnpool2d(kernel_size, stride=None, padding=0)``: ``unpool(input, indices,
+    output_size=None)`` puts ``input`` at the flat ``indices`` of ``MaxPool2d(..., return_indices=True)``
+    in zeros of ``(H_in - 1) * stride + kernel_size - 2 * padding`` per dimension (or ``output_size``).
+
+    Parity with torch.nn.MaxUnpool2d: values, gradients, output sizes and torch's checks.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_losses.compat import nn
+        >>> y, idx = nn.MaxPool2d(2, return_indices=True)(jnp.arange(16.0).reshape(1, 1, 4, 4))
+        >>> nn.MaxUnpool2d(2)(y, idx, output_size=(1, 1, 5, 5)).shape
+        (1, 1, 5, 5)
     """
 
     _nd = 2

@@ -23,6 +23,8 @@ from flax import nnx
 from jaxopt_losses.compat.nn import _functional_rnn as FR
 from jaxopt_losses.compat.nn._init import float_dtype, next_key, uniform
 from jaxopt_losses.compat.nn._module import Module, Parameter
+from jaxopt_losses.compat.nn.utils import rnn as rnn_utils
+from jaxopt_losses.compat.nn.utils.rnn import PackedSequence
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 _KERNELS = {"LSTM": FR.lstm, "GRU": FR.gru, "RNN_TANH": FR.rnn_tanh, "RNN_RELU": FR.rnn_relu}
@@ -182,7 +184,7 @@ class RNNBase(Module):
 
     # ---- torch's input checks ------------------------------------------------------------------------
 
-    def check_input(self, input: jax.Array | jax.ShapeDtypeStruct) -> None:
+    def check_input(self, input: jax.Array | jax.ShapeDtypeStruct, batch_sizes: Any = None) -> None:
         weight_dtype = getattr(self, self._flat_weights_names[0]).get_value().dtype
         if input.dtype != weight_dtype:
             raise ValueError(
@@ -190,16 +192,22 @@ class RNNBase(Module):
                 f"({_torch_dtype(weight_dtype)}). Convert input: input.to({_torch_dtype(weight_dtype)}), or "
                 f"convert model: model.to({_torch_dtype(input.dtype)})"
             )
-        if input.ndim != 3:
-            raise RuntimeError(f"input must have 3 dimensions, got {input.ndim}")
+        expected_input_dim = 2 if batch_sizes is not None else 3
+        if input.ndim != expected_input_dim:
+            raise RuntimeError(f"input must have {expected_input_dim} dimensions, got {input.ndim}")
         if self.input_size != input.shape[-1]:
             raise RuntimeError(
                 "input.size(-1) must be equal to input_size. "
                 f"Expected {self.input_size}, got {input.shape[-1]}"
             )
 
-    def get_expected_hidden_size(self, input: jax.Array | jax.ShapeDtypeStruct) -> tuple[int, int, int]:
-        mini_batch = input.shape[0] if self.batch_first else input.shape[1]
+    def get_expected_hidden_size(
+        self, input: jax.Array | jax.ShapeDtypeStruct, batch_sizes: Any = None
+    ) -> tuple[int, int, int]:
+        if batch_sizes is not None:
+            mini_batch = int(batch_sizes[0])
+        else:
+            mini_batch = input.shape[0] if self.batch_first else input.shape[1]
         num_directions = 2 if self.bidirectional else 1
         size = self.proj_size if self.proj_size > 0 else self.hidden_size
         return (self.num_layers * num_directions, mini_batch, size)
@@ -219,7 +227,9 @@ class RNNBase(Module):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D{tensor} instead")
         return input.ndim == 3
 
-    def _run(self, input: jax.Array, hx: Any) -> tuple[Any, ...]:
+    def _run(
+        self, input: jax.Array, hx: Any, lengths: Any = None, batch_first: Any = None
+    ) -> tuple[Any, ...]:
         train = self.training and self.dropout > 0 and self.num_layers > 1
         key = None
         if train:
@@ -233,12 +243,45 @@ class RNNBase(Module):
             self.dropout,
             self.training,
             self.bidirectional,
-            self.batch_first,
+            self.batch_first if batch_first is None else batch_first,
             key=key,
+            lengths=lengths,
         )
 
-    def _forward_single_state(self, input: Any, hx: Any, tensor: str) -> tuple[jax.Array, jax.Array]:
+    def _forward_packed(self, input: PackedSequence, hx: Any) -> tuple[PackedSequence, Any]:
+        """torch's ``PackedSequence`` path: ``hx`` permuted into the sorted order, the checks on ``data``
+        (2-D) and ``batch_sizes[0]``, then the masked kernel on the padded batch (one ``lax.scan`` per layer
+        and direction; the lengths are traced, so one compile per padded shape), the output packed again
+        and the final states permuted back to the caller's order."""
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        data = jnp.asarray(data)
+        states = None if hx is None else [jnp.asarray(h) for h in (hx if self.mode == "LSTM" else (hx,))]
+        if states is not None and sorted_indices is not None:
+            states = [h if h.ndim < 2 else jnp.take(h, jnp.asarray(sorted_indices), axis=1) for h in states]
+        self.check_input(data, batch_sizes)
+        if states is not None:
+            expected = self.get_expected_hidden_size(data, batch_sizes)
+            if isinstance(self, LSTM):
+                cell = self.get_expected_cell_size(data, batch_sizes)
+                self.check_hidden_size(states[0], expected, "Expected hidden[0] size {}, got {}")
+                self.check_hidden_size(states[1], cell, "Expected hidden[1] size {}, got {}")
+            else:
+                self.check_hidden_size(states[0], expected)
+        padded = rnn_utils.pad_data(data, batch_sizes)
+        lengths = rnn_utils.lengths_from_batch_sizes(batch_sizes)
+        hx = None if states is None else (tuple(states) if self.mode == "LSTM" else states[0])
+        output, *finals = self._run(padded, hx, lengths=lengths, batch_first=False)
+        if unsorted_indices is not None:
+            finals = [jnp.take(h, jnp.asarray(unsorted_indices), axis=1) for h in finals]
+        packed = PackedSequence(
+            rnn_utils.pack_data(output, batch_sizes), batch_sizes, sorted_indices, unsorted_indices
+        )
+        return packed, (tuple(finals) if self.mode == "LSTM" else finals[0])
+
+    def _forward_single_state(self, input: Any, hx: Any, tensor: str) -> tuple[Any, jax.Array]:
         """RNN / GRU forward: torch's checks, then the kernel."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         input = jnp.asarray(input)
         is_batched = self._check_rank(input, tensor)
         batch_dim = 0 if self.batch_first else 1
@@ -285,12 +328,17 @@ _COMMON_ARGS = """
             ``compat.manual_seed``. Its ``dropout`` stream (or the global key) seeds the dropout.
 """
 
+_PACKED = """
+    ``input`` may be a :class:`~jaxopt_losses.compat.nn.utils.rnn.PackedSequence` (``data`` ``(sum(lengths),
+    H_in)``): the output is then packed the same way, and the final states are taken at each sequence's
+    last step (the reverse direction starts there), in the caller's batch order, as torch."""
+
 
 class RNN(RNNBase):
     __doc__ = f"""``torch.nn.RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True,
     batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None)``: a multi-layer Elman RNN,
     ``h_t = tanh(x_t W_ih^T + b_ih + h_(t-1) W_hh^T + b_hh)``; ``rnn(input, hx=None)`` returns
-    ``(output, h_n)``.
+    ``(output, h_n)``.{_PACKED}
 
     Args:
         input_size: features of the input. hidden_size: features of the hidden state.
@@ -323,7 +371,7 @@ class RNN(RNNBase):
         super().__init__(mode, *args, rngs=rngs, **kwargs)
         self.nonlinearity = nonlinearity
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[jax.Array, jax.Array]:
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, jax.Array]:
         return self._forward_single_state(input, hx, " tensor")
 
 
@@ -331,7 +379,7 @@ class GRU(RNNBase):
     __doc__ = f"""``torch.nn.GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
     dropout=0.0, bidirectional=False, device=None, dtype=None)``: a multi-layer GRU,
     ``r, z = sigmoid(...)``, ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = (1 - z) * n + z * h``;
-    ``gru(input, hx=None)`` returns ``(output, h_n)``. Weights stack the gates ``(r | z | n)``.
+    ``gru(input, hx=None)`` returns ``(output, h_n)``. Weights stack the gates ``(r | z | n)``.{_PACKED}
 
     Args:
         input_size: features of the input. hidden_size: features of the hidden state.{_COMMON_ARGS}
@@ -351,7 +399,7 @@ class GRU(RNNBase):
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         super().__init__("GRU", *args, rngs=rngs, **kwargs)
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[jax.Array, jax.Array]:
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, jax.Array]:
         return self._forward_single_state(input, hx, "")
 
 
@@ -360,7 +408,7 @@ class LSTM(RNNBase):
     dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None)``: a multi-layer LSTM with gates
     ``(i | f | g | o)`` stacked in that order, ``c' = f * c + i * g``, ``h' = o * tanh(c')`` (times
     ``weight_hr^T`` with ``proj_size > 0``); ``lstm(input, (h0, c0)=None)`` returns
-    ``(output, (h_n, c_n))``.
+    ``(output, (h_n, c_n))``.{_PACKED}
 
     Args:
         input_size: features of the input. hidden_size: features of the cell state.{_COMMON_ARGS}
@@ -374,17 +422,28 @@ class LSTM(RNNBase):
         >>> out, (h, c) = nn.LSTM(3, 4, batch_first=True)(jnp.ones((2, 5, 3)))
         >>> out.shape, h.shape, c.shape
         ((2, 5, 4), (1, 2, 4), (1, 2, 4))
+        >>> packed = nn.utils.rnn.pack_padded_sequence(jnp.ones((2, 5, 3)), [2, 5], True, False)
+        >>> out, (h, c) = nn.LSTM(3, 4, batch_first=True)(packed)
+        >>> out.data.shape, out.batch_sizes.tolist(), h.shape
+        ((7, 4), [2, 2, 1, 1, 1], (1, 2, 4))
     """
 
     def __init__(self, *args: Any, rngs: Any = None, **kwargs: Any) -> None:
         super().__init__("LSTM", *args, rngs=rngs, **kwargs)
 
-    def get_expected_cell_size(self, input: jax.Array | jax.ShapeDtypeStruct) -> tuple[int, int, int]:
-        mini_batch = input.shape[0] if self.batch_first else input.shape[1]
+    def get_expected_cell_size(
+        self, input: jax.Array | jax.ShapeDtypeStruct, batch_sizes: Any = None
+    ) -> tuple[int, int, int]:
+        if batch_sizes is not None:
+            mini_batch = int(batch_sizes[0])
+        else:
+            mini_batch = input.shape[0] if self.batch_first else input.shape[1]
         num_directions = 2 if self.bidirectional else 1
         return (self.num_layers * num_directions, mini_batch, self.hidden_size)
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, tuple[jax.Array, jax.Array]]:
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         input = jnp.asarray(input)
         is_batched = self._check_rank(input, "")
         batch_dim = 0 if self.batch_first else 1

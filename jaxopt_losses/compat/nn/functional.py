@@ -38,6 +38,8 @@ from jaxopt_losses.compat.nn._functional_conv import conv2d as conv2d
 from jaxopt_losses.compat.nn._functional_conv import conv_transpose2d as conv_transpose2d
 from jaxopt_losses.compat.nn._functional_conv import max_pool1d as max_pool1d
 from jaxopt_losses.compat.nn._functional_conv import max_pool2d as max_pool2d
+from jaxopt_losses.compat.nn._functional_conv import max_unpool1d as max_unpool1d
+from jaxopt_losses.compat.nn._functional_conv import max_unpool2d as max_unpool2d
 from jaxopt_losses.compat.nn._functional_conv import pad as pad
 from jaxopt_losses.compat.nn._functional_norm import batch_norm as batch_norm
 from jaxopt_losses.compat.nn._functional_norm import batch_norm_stats as batch_norm_stats
@@ -93,6 +95,8 @@ __all__ = sorted(
         "log_softmax",
         "max_pool1d",
         "max_pool2d",
+        "max_unpool1d",
+        "max_unpool2d",
         "one_hot",
         "pad",
         "relu",

@@ -16,12 +16,18 @@ Then ``optimizer.step(grads)``. A container that cannot be updated in place (a t
 generator such as ``model.parameters()``) raises TypeError: use the functional
 :func:`jaxopt_losses.clip.clip_grad_norm` / :func:`~jaxopt_losses.clip.clip_grad_value`, which return the
 clipped copy. Norms and clipped values are torch's (see :mod:`jaxopt_losses.clip`).
+
+``compat.nn.utils.rnn`` is ``torch.nn.utils.rnn`` (packed sequences for the recurrent layers), see
+:mod:`jaxopt_losses.compat.nn.utils.rnn`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported on first use at run time (module __getattr__ below)
+    from . import rnn as rnn
 
 
 def _clip():
@@ -177,4 +183,12 @@ def clip_grads_with_norm_(grads: Any, max_norm: float, total_norm: Any, foreach:
     )
 
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
+def __getattr__(name: str) -> Any:
+    if name == "rnn":  # torch.nn.utils.rnn, imported on first use
+        import importlib
+
+        return importlib.import_module(f"{__name__}.rnn")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm", "rnn"]

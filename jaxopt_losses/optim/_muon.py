@@ -18,6 +18,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -202,11 +203,7 @@ def muon(
                 raise ValueError("Param gradient must be a 2D matrix")
             return _leaf(g, p, buf, lr_t, momentum, weight_decay)
 
-        out = jax.tree.map(leaf, grads, params, state.momentum_buffer)
-        treedef = jax.tree.structure(grads)
-        parts = treedef.flatten_up_to(out)
-        return treedef.unflatten([o[0] for o in parts]), MuonState(
-            count=increment(state.count), momentum_buffer=treedef.unflatten([o[1] for o in parts])
-        )
+        updates, (buf,) = map_leaves(leaf, grads, params, [state.momentum_buffer])
+        return updates, MuonState(count=increment(state.count), momentum_buffer=buf)
 
     return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

@@ -18,6 +18,7 @@ from jaxopt_losses.optim._base import (
     increment,
     init_count,
     injectable,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -163,14 +164,8 @@ def sparse_adam(
                 step,
             )
 
-        out = jax.tree.map(leaf, grads, params, state.exp_avg, state.exp_avg_sq, state.step, is_leaf=_is_leaf)
-        treedef = jax.tree.structure(grads, is_leaf=_is_leaf)
-        parts = treedef.flatten_up_to(out)
-        return treedef.unflatten([o[0] for o in parts]), SparseAdamState(
-            count=increment(state.count),
-            exp_avg=treedef.unflatten([o[1] for o in parts]),
-            exp_avg_sq=treedef.unflatten([o[2] for o in parts]),
-            step=treedef.unflatten([o[3] for o in parts]),
-        )
+        buffers = [state.exp_avg, state.exp_avg_sq, state.step]
+        updates, (m, v, step) = map_leaves(leaf, grads, params, buffers, is_leaf=_is_leaf)
+        return updates, SparseAdamState(count=increment(state.count), exp_avg=m, exp_avg_sq=v, step=step)
 
     return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

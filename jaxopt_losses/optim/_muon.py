@@ -110,6 +110,8 @@ def muon(
     eps: float = EPS,
     ns_steps: int = DEFAULT_NS_STEPS,
     adjust_lr_fn: str | None = None,
+    *,
+    learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""torch.optim.Muon as an :class:`optax.GradientTransformation` (2-D parameters only).
 
@@ -134,6 +136,8 @@ def muon(
         eps: floor of the norm in the normalization (default: 1e-7).
         ns_steps: number of Newton–Schulz iterations, < 100 (default: 5).
         adjust_lr_fn: None, "original" or "match_rms_adamw" (default: None = "original").
+        learning_rate: alias of ``lr`` (optax's name), for :func:`optax.inject_hyperparams` (default: None,
+            not given).
 
     Parity with torch.optim.Muon: same defaults, checks and messages (ValueError at construction; a
     parameter that is not 2-D raises at ``init`` with torch's message, naming the JAX shape and

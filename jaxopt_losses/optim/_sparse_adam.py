@@ -11,6 +11,7 @@ import optax
 from jax.experimental import sparse as jsparse
 
 from jaxopt_losses.optim._base import (
+    Array,
     ScalarOrSchedule,
     check,
     check_tensor_lr,
@@ -72,6 +73,10 @@ def sparse_adam(
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     maximize: bool = False,
+    *,
+    learning_rate: ScalarOrSchedule | None = None,
+    beta1: float | Array | None = None,
+    beta2: float | Array | None = None,
 ) -> optax.GradientTransformation:
     r"""torch.optim.SparseAdam as an :class:`optax.GradientTransformation`.
 
@@ -95,6 +100,8 @@ def sparse_adam(
         betas: coefficients of the running averages of the gradient and its square (default: (0.9, 0.999)).
         eps: term added to the denominator (default: 1e-8).
         maximize: maximize the objective instead of minimizing (default: False).
+        learning_rate, beta1, beta2: keyword aliases of ``lr`` and of the elements of ``betas``, for
+            :func:`optax.inject_hyperparams` (default: None, not given).
 
     Parity with torch.optim.SparseAdam: same defaults, argument checks and messages (ValueError at
     construction; complex parameters rejected at ``init``), same per-parameter step and the same operation

@@ -115,11 +115,29 @@ def test_muon_injectable_bit_for_bit_with_static_hyperparameters():
 def test_signatures_keep_torch_arguments_and_add_the_keywords(name, pairs):
     factory = getattr(optim, name)
     sig = inspect.signature(factory)
-    torch_args = list(inspect.signature(factory.__wrapped__).parameters)
+    torch_cls = {"adam": "Adam", "sparse_adam": "SparseAdam", "rprop": "Rprop", "adafactor": "Adafactor"}
+    torch_cls |= {"sgd": "SGD", "lbfgs": "LBFGS"}
+    torch_args = list(inspect.signature(getattr(torch.optim, torch_cls[name])).parameters)[1:]  # no params
     assert list(sig.parameters)[: len(torch_args)] == torch_args
     added = ["learning_rate", *(n for parts in pairs.values() for n in parts)]
     assert list(sig.parameters)[len(torch_args) :] == added
     assert all(sig.parameters[n].default is None for n in added)
+
+
+def test_injectable_requires_the_aliases_declared_last():
+    """The aliases live in the factory's own signature (so type checkers see them): a factory that does
+    not declare them, keyword-only and last, default None, is refused at decoration."""
+    from jaxopt_losses.optim._base import injectable
+
+    def missing(lr=1e-3, betas=(0.9, 0.999), *, learning_rate=None):
+        raise AssertionError
+
+    def misplaced(lr=1e-3, *, learning_rate=None, maximize=False):
+        raise AssertionError
+
+    for factory, pairs in ((missing, {"betas": ("beta1", "beta2")}), (misplaced, {})):
+        with pytest.raises(TypeError, match="must end with the keyword-only aliases"):
+            injectable(**pairs)(factory)
 
 
 def test_keywords_equal_the_tuple_form_bit_for_bit():

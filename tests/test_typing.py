@@ -135,6 +135,34 @@ def _reveal_script() -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", exprs
 
 
+def _alias_script() -> tuple[str, list[str]]:
+    """A call of every optimizer factory with each keyword alias ``injectable`` gives it (``learning_rate``,
+    ``beta1``, ``etaminus``, ...: the signature's keyword-only tail from ``learning_rate`` on), valued at the
+    default it stands for; and the ``factory(alias=...)`` calls it contains."""
+    import inspect
+
+    from jaxopt_losses import optim
+
+    lines, calls = ["from jaxopt_losses import optim"], []
+    for name in sorted(optim.__all__):
+        params = list(inspect.signature(getattr(optim, name)).parameters.values())
+        names = [p.name for p in params]
+        if "learning_rate" not in names:
+            continue
+        torch_params = {p.name: p.default for p in params[: names.index("learning_rate")]}
+        aliases = names[names.index("learning_rate") :]
+        pairs = [n for n, d in torch_params.items() if isinstance(d, tuple)]
+        values = {"learning_rate": torch_params["lr"]}
+        for pair in pairs:  # beta1, beta2 <- betas[0], betas[1]; rprop's etas and step_sizes in turn
+            unset = [a for a in aliases if a not in values][: len(torch_params[pair])]
+            values |= dict(zip(unset, torch_params[pair], strict=False))
+        for alias in aliases:
+            calls.append(f"optim.{name}({alias}={values.get(alias)!r})")
+        lines.append(f"optim.{name}({', '.join(f'{a}={values.get(a)!r}' for a in aliases)})")
+    lines += [f"tx = {c}" for c in calls]
+    return "\n".join(lines) + "\n", calls
+
+
 def _pyright_command() -> list[str] | None:
     if importlib.util.find_spec("pyright") is None and shutil.which("pyright") is None:
         return None
@@ -151,8 +179,9 @@ def pyright_run(tmp_path_factory):
     (work / "good.py").write_text(GOOD)
     reveal, exprs = _reveal_script()
     (work / "reveal.py").write_text(reveal)
+    (work / "aliases.py").write_text(_alias_script()[0])
     env = {**os.environ, "PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"}  # no PyPI version check
-    files = [str(work / f) for f in ("bad.py", "good.py", "reveal.py")]
+    files = [str(work / f) for f in ("bad.py", "good.py", "reveal.py", "aliases.py")]
     # Explicit file arguments replace the config's `include`, so the package is named too; the rest of the
     # project's [tool.pyright] applies to all (the scripts get "basic", what a user's default run gives).
     proc = subprocess.run(
@@ -209,6 +238,19 @@ def test_correct_script_has_no_errors_and_runs(pyright_run):
     problems = [d for d in by_file.get("good.py", []) if d["severity"] in ("error", "warning")]
     assert not problems, _show(problems)
     runpy.run_path(str(work / "good.py"), run_name="good")
+
+
+def test_injectable_keyword_aliases_type_check_and_run(pyright_run):
+    """``adam(learning_rate=...)``, ``adam(beta1=...)``, ``rprop(etaminus=...)``, ... (the keywords
+    ``optim._base.injectable`` handles) are in the static signatures, not only in the run-time one."""
+    by_file, _, work = pyright_run
+    script, calls = _alias_script()
+    assert "optim.adam(learning_rate=0.001)" in calls and "optim.adamw(beta2=0.999)" in calls
+    assert "optim.rprop(step_size_max=50)" in calls and "optim.adafactor(eps2=0.001)" in calls
+    assert len({c.split("(")[0] for c in calls}) == 15, calls  # every factory decorated with @injectable
+    problems = [d for d in by_file.get("aliases.py", []) if d["severity"] in ("error", "warning")]
+    assert not problems, _show(problems)
+    runpy.run_path(str(work / "aliases.py"), run_name="aliases")
 
 
 def test_every_public_name_has_a_real_type(pyright_run):

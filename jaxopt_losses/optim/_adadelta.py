@@ -45,6 +45,7 @@ def adadelta(
     capturable: bool = False,
     maximize: bool = False,
     differentiable: bool = False,
+    learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""Adadelta, numerically equal to ``torch.optim.Adadelta`` (its single-tensor CPU path).
 
@@ -69,6 +70,8 @@ def adadelta(
         weight_decay: L2 penalty :math:`\lambda` added to the gradient (default: 0).
         foreach, capturable, differentiable: torch implementation switches; accepted and ignored.
         maximize: maximize the objective instead of minimizing it (default: False).
+        learning_rate: alias of ``lr`` (optax's name), for :func:`optax.inject_hyperparams` (default: None,
+            not given).
 
     Returns:
         An :class:`optax.GradientTransformation` whose state is :class:`AdadeltaState`.

@@ -10,6 +10,7 @@ import numpy as np
 import optax
 
 from jaxopt_losses.optim._base import (
+    Array,
     ScalarOrSchedule,
     check,
     check_tensor_lr,
@@ -50,6 +51,9 @@ def adafactor(
     *,
     foreach: bool | None = None,
     maximize: bool = False,
+    learning_rate: ScalarOrSchedule | None = None,
+    eps1: float | Array | None = None,
+    eps2: float | Array | None = None,
 ) -> optax.GradientTransformation:
     r"""torch.optim.Adafactor as an :class:`optax.GradientTransformation`.
 
@@ -78,6 +82,8 @@ def adafactor(
         weight_decay: :math:`\lambda`, decoupled weight decay coefficient (default: 0.0).
         foreach: accepted for signature parity and ignored.
         maximize: maximize the objective instead of minimizing (default: False).
+        learning_rate, eps1, eps2: keyword aliases of ``lr`` and of the elements of ``eps``, for
+            :func:`optax.inject_hyperparams` (default: None, not given).
 
     Parity with torch.optim.Adafactor: same defaults, argument checks and messages (ValueError at
     construction for concrete values; tracer hyperparameters are not checked), same state shapes, torch's

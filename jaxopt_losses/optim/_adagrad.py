@@ -47,6 +47,7 @@ def adagrad(
     maximize: bool = False,
     differentiable: bool = False,
     fused: bool | None = None,
+    learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""Adagrad, numerically equal to ``torch.optim.Adagrad`` (its single-tensor CPU path).
 
@@ -73,6 +74,8 @@ def adagrad(
         foreach, differentiable: torch implementation switches; accepted and ignored (torch's
             ``RuntimeError`` for ``fused`` with ``differentiable`` or ``foreach`` is kept).
         maximize: maximize the objective instead of minimizing it (default: False).
+        learning_rate: alias of ``lr`` (optax's name), for :func:`optax.inject_hyperparams` (default: None,
+            not given).
 
     Returns:
         An :class:`optax.GradientTransformation` whose state is :class:`AdagradState`.

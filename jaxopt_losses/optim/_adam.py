@@ -213,6 +213,9 @@ def adam(
     differentiable: bool = False,
     fused: bool | None = None,
     decoupled_weight_decay: bool = False,
+    learning_rate: ScalarOrSchedule | None = None,
+    beta1: ScalarOrSchedule | None = None,
+    beta2: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""Adam, as ``torch.optim.Adam`` (L2 weight decay by default, AdamW-style when decoupled).
 
@@ -241,6 +244,8 @@ def adam(
         default None: the pure-XLA path.
       foreach, capturable, differentiable: torch implementation switches; accepted and ignored (torch's
         errors for incompatible combinations are raised).
+      learning_rate, beta1, beta2: keyword aliases of ``lr`` and of the elements of ``betas``, for
+        :func:`optax.inject_hyperparams` (default: None, not given).
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`AdamState`.
@@ -297,6 +302,9 @@ def adamw(
     capturable: bool = False,
     differentiable: bool = False,
     fused: bool | None = None,
+    learning_rate: ScalarOrSchedule | None = None,
+    beta1: ScalarOrSchedule | None = None,
+    beta2: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay ``param *= 1 - lr * weight_decay``.
 
@@ -321,6 +329,8 @@ def adamw(
         (CPU only; every hyperparameter but ``lr`` a number; see :func:`jaxopt_losses.optim.apply_step`);
         default None: the pure-XLA path.
       foreach, capturable, differentiable: accepted and ignored.
+      learning_rate, beta1, beta2: keyword aliases of ``lr`` and of the elements of ``betas``, for
+        :func:`optax.inject_hyperparams` (default: None, not given).
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`AdamState`.

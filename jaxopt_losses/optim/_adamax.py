@@ -44,6 +44,9 @@ def adamax(
     maximize: bool = False,
     differentiable: bool = False,
     capturable: bool = False,
+    learning_rate: ScalarOrSchedule | None = None,
+    beta1: float | Array | None = None,
+    beta2: float | Array | None = None,
 ) -> optax.GradientTransformation:
     r"""Adamax (Adam with the infinity norm), numerically equal to ``torch.optim.Adamax``.
 
@@ -69,6 +72,8 @@ def adamax(
         weight_decay: L2 penalty :math:`\lambda` added to the gradient (default: 0).
         foreach, differentiable, capturable: torch implementation switches; accepted and ignored.
         maximize: maximize the objective instead of minimizing it (default: False).
+        learning_rate, beta1, beta2: keyword aliases of ``lr`` and of the elements of ``betas``, for
+            :func:`optax.inject_hyperparams` (default: None, not given).
 
     Returns:
         An :class:`optax.GradientTransformation` whose state is :class:`AdamaxState`.

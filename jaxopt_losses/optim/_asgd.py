@@ -55,6 +55,8 @@ def asgd(
     maximize: bool = False,
     differentiable: bool = False,
     capturable: bool = False,
+    *,
+    learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""Averaged stochastic gradient descent, numerically equal to ``torch.optim.ASGD``.
 
@@ -83,6 +85,8 @@ def asgd(
         weight_decay: L2 penalty :math:`\lambda_{wd}` added to the gradient (default: 0).
         foreach, differentiable, capturable: torch implementation switches; accepted and ignored.
         maximize: maximize the objective instead of minimizing it (default: False).
+        learning_rate: alias of ``lr`` (optax's name), for :func:`optax.inject_hyperparams` (default: None,
+            not given).
 
     Returns:
         An :class:`optax.GradientTransformation` whose state is :class:`ASGDState`. Its ``update`` always

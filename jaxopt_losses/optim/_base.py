@@ -205,21 +205,29 @@ def increment(count: Array) -> Array:
 def injectable(**pairs: tuple[str, ...]) -> Callable[[_Factory], _Factory]:
     """Decorate a factory so :func:`optax.inject_hyperparams` reaches every numeric hyperparameter.
 
-    Adds keyword-only arguments (default None, meaning "not given"): ``learning_rate``, an alias of ``lr``
-    (optax's name: with ``inject_hyperparams(adam)(learning_rate=1e-3)`` the state has
-    ``hyperparams['learning_rate']``), and, for each tuple argument ``name`` of ``pairs``, one keyword per
-    element (``betas`` -> ``beta1``, ``beta2``), each replacing that element when given. optax treats
-    tuples as static, numbers and arrays as injectable: ``inject_hyperparams(adam)(beta1=0.9, beta2=0.999)``
-    puts both betas in ``state.hyperparams``. A call without these keywords is the undecorated factory's
-    call (bit for bit).
+    Resolves the keyword-only aliases the factory declares last, each defaulting to None ("not given"):
+    ``learning_rate``, an alias of ``lr`` (optax's name: with ``inject_hyperparams(adam)(learning_rate=1e-3)``
+    the state has ``hyperparams['learning_rate']``), then, for each tuple argument ``name`` of ``pairs``, one
+    keyword per element (``betas`` -> ``beta1``, ``beta2``), each replacing that element when given. optax
+    treats tuples as static, numbers and arrays as injectable: ``inject_hyperparams(adam)(beta1=0.9,
+    beta2=0.999)`` puts both betas in ``state.hyperparams``. The factory never sees the aliases (they stay
+    None in its body); a call without them is the undecorated factory's call (bit for bit). Declaring them
+    in the factory's signature is what lets type checkers and editors see them.
 
     Raises ``TypeError`` if ``learning_rate`` is given together with an ``lr`` of a different (concrete)
-    value.
+    value, and at decoration if the factory does not declare the aliases last, keyword-only, default None.
     """
 
     def decorate(factory: _Factory) -> _Factory:
         sig = inspect.signature(factory)
         names = ["learning_rate", *(n for parts in pairs.values() for n in parts)]
+        tail = list(sig.parameters.values())[-len(names) :]
+        if [(p.name, p.kind, p.default) for p in tail] != [
+            (n, inspect.Parameter.KEYWORD_ONLY, None) for n in names
+        ]:
+            raise TypeError(
+                f"{factory.__name__} must end with the keyword-only aliases {names}, default None"
+            )
         lr_default = sig.parameters["lr"].default
 
         @functools.wraps(factory)
@@ -242,9 +250,7 @@ def injectable(**pairs: tuple[str, ...]) -> Callable[[_Factory], _Factory]:
                     )
             return factory(*bound.args, **bound.kwargs)
 
-        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in names]
-        wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])  # type: ignore[attr-defined]
-        # Typed as the factory itself: checkers see its real signature (not the added keyword aliases).
+        # Typed as the factory itself, whose declared signature (aliases included) is the wrapper's.
         return wrapper  # pyright: ignore[reportReturnType]
 
     return decorate

@@ -214,6 +214,8 @@ def lbfgs(
     tolerance_change: float = 1e-9,
     history_size: int = 100,
     line_search_fn: str | None = None,
+    *,
+    learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""torch.optim.LBFGS as an :class:`optax.GradientTransformationExtraArgs`.
 
@@ -244,6 +246,8 @@ def lbfgs(
         tolerance_change: termination tolerance on function value / parameter changes (default: 1e-9).
         history_size: update history size (default: 100).
         line_search_fn: ``None`` or ``"strong_wolfe"`` (default: None).
+        learning_rate: alias of ``lr`` (optax's name), for :func:`optax.inject_hyperparams` (default: None,
+            not given).
 
     Parity with torch.optim.LBFGS: same algorithm, branch for branch, same defaults and ``lr`` check; state
     fields named as torch's. torch raises ``RuntimeError("only 'strong_wolfe' is supported")`` at the first

@@ -18,6 +18,7 @@ from jaxopt_losses.optim._base import (
     init_count,
     injectable,
     is_zero,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -109,6 +110,8 @@ def muon(
     eps: float = EPS,
     ns_steps: int = DEFAULT_NS_STEPS,
     adjust_lr_fn: str | None = None,
+    *,
+    learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""torch.optim.Muon as an :class:`optax.GradientTransformation` (2-D parameters only).
 
@@ -133,6 +136,8 @@ def muon(
         eps: floor of the norm in the normalization (default: 1e-7).
         ns_steps: number of Newton–Schulz iterations, < 100 (default: 5).
         adjust_lr_fn: None, "original" or "match_rms_adamw" (default: None = "original").
+        learning_rate: alias of ``lr`` (optax's name), for :func:`optax.inject_hyperparams` (default: None,
+            not given).
 
     Parity with torch.optim.Muon: same defaults, checks and messages (ValueError at construction; a
     parameter that is not 2-D raises at ``init`` with torch's message, naming the JAX shape and
@@ -202,11 +207,7 @@ def muon(
                 raise ValueError("Param gradient must be a 2D matrix")
             return _leaf(g, p, buf, lr_t, momentum, weight_decay)
 
-        out = jax.tree.map(leaf, grads, params, state.momentum_buffer)
-        treedef = jax.tree.structure(grads)
-        parts = treedef.flatten_up_to(out)
-        return treedef.unflatten([o[0] for o in parts]), MuonState(
-            count=increment(state.count), momentum_buffer=treedef.unflatten([o[1] for o in parts])
-        )
+        updates, (buf,) = map_leaves(leaf, grads, params, [state.momentum_buffer])
+        return updates, MuonState(count=increment(state.count), momentum_buffer=buf)
 
     return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

@@ -61,6 +61,9 @@ def nadam(
     maximize: bool = False,
     capturable: bool = False,
     differentiable: bool = False,
+    learning_rate: ScalarOrSchedule | None = None,
+    beta1: float | Array | None = None,
+    beta2: float | Array | None = None,
 ) -> optax.GradientTransformation:
     r"""NAdam (Adam with Nesterov momentum), numerically equal to ``torch.optim.NAdam``.
 
@@ -90,6 +93,8 @@ def nadam(
             it to the gradient (default: False).
         foreach, capturable, differentiable: torch implementation switches; accepted and ignored.
         maximize: maximize the objective instead of minimizing it (default: False).
+        learning_rate, beta1, beta2: keyword aliases of ``lr`` and of the elements of ``betas``, for
+            :func:`optax.inject_hyperparams` (default: None, not given).
 
     Returns:
         An :class:`optax.GradientTransformation` whose state is :class:`NAdamState`.

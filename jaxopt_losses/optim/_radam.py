@@ -54,6 +54,9 @@ def radam(
     maximize: bool = False,
     capturable: bool = False,
     differentiable: bool = False,
+    learning_rate: ScalarOrSchedule | None = None,
+    beta1: float | Array | None = None,
+    beta2: float | Array | None = None,
 ) -> optax.GradientTransformation:
     r"""RAdam (rectified Adam), numerically equal to ``torch.optim.RAdam``.
 
@@ -83,6 +86,8 @@ def radam(
             gradient (default: False).
         foreach, capturable, differentiable: torch implementation switches; accepted and ignored.
         maximize: maximize the objective instead of minimizing it (default: False).
+        learning_rate, beta1, beta2: keyword aliases of ``lr`` and of the elements of ``betas``, for
+            :func:`optax.inject_hyperparams` (default: None, not given).
 
     Returns:
         An :class:`optax.GradientTransformation` whose state is :class:`RAdamState`.

@@ -59,6 +59,8 @@ def rmsprop(
     foreach: bool | None = None,
     maximize: bool = False,
     differentiable: bool = False,
+    *,
+    learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""RMSprop, as ``torch.optim.RMSprop`` (eps added outside the square root, optional centering).
 
@@ -87,6 +89,8 @@ def rmsprop(
       centered: normalize by an estimate of the gradient's variance (default: False).
       maximize: maximize the objective instead of minimizing (default: False).
       capturable, foreach, differentiable: torch implementation switches; accepted and ignored.
+      learning_rate: alias of ``lr`` (optax's name), for :func:`optax.inject_hyperparams` (default: None, not
+        given).
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`RMSpropState`.

@@ -42,6 +42,11 @@ def rprop(
     foreach: bool | None = None,
     maximize: bool = False,
     differentiable: bool = False,
+    learning_rate: ScalarOrSchedule | None = None,
+    etaminus: float | Array | None = None,
+    etaplus: float | Array | None = None,
+    step_size_min: float | Array | None = None,
+    step_size_max: float | Array | None = None,
 ) -> optax.GradientTransformation:
     r"""Resilient backpropagation, numerically equal to ``torch.optim.Rprop``.
 
@@ -64,6 +69,9 @@ def rprop(
         step_sizes: minimal and maximal step sizes :math:`(\Gamma_{min}, \Gamma_{max})` (default: (1e-6, 50)).
         capturable, foreach, differentiable: torch implementation switches; accepted and ignored.
         maximize: maximize the objective instead of minimizing it (default: False).
+        learning_rate, etaminus, etaplus, step_size_min, step_size_max: keyword aliases of ``lr`` and of the
+            elements of ``etas`` and ``step_sizes``, for :func:`optax.inject_hyperparams` (default: None, not
+            given).
 
     Returns:
         An :class:`optax.GradientTransformation` whose state is :class:`RpropState`.

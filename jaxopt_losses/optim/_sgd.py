@@ -58,6 +58,7 @@ def sgd(
     foreach: bool | None = None,
     differentiable: bool = False,
     fused: bool | None = None,
+    learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""Stochastic gradient descent with torch's momentum convention, as ``torch.optim.SGD``.
 
@@ -84,6 +85,8 @@ def sgd(
         parameters unchanged (a torch bug), so those raise.
       foreach, differentiable: torch implementation switches; accepted and ignored (torch's errors for
         incompatible combinations are raised).
+      learning_rate: alias of ``lr`` (optax's name), for :func:`optax.inject_hyperparams` (default: None, not
+        given).
 
     Returns:
       An :class:`optax.GradientTransformation` with state :class:`SGDState`.

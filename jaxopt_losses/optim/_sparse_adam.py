@@ -11,6 +11,7 @@ import optax
 from jax.experimental import sparse as jsparse
 
 from jaxopt_losses.optim._base import (
+    Array,
     ScalarOrSchedule,
     check,
     check_tensor_lr,
@@ -18,6 +19,7 @@ from jaxopt_losses.optim._base import (
     increment,
     init_count,
     injectable,
+    map_leaves,
     resolve,
     zeros_like_tree,
 )
@@ -71,6 +73,10 @@ def sparse_adam(
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     maximize: bool = False,
+    *,
+    learning_rate: ScalarOrSchedule | None = None,
+    beta1: float | Array | None = None,
+    beta2: float | Array | None = None,
 ) -> optax.GradientTransformation:
     r"""torch.optim.SparseAdam as an :class:`optax.GradientTransformation`.
 
@@ -94,6 +100,8 @@ def sparse_adam(
         betas: coefficients of the running averages of the gradient and its square (default: (0.9, 0.999)).
         eps: term added to the denominator (default: 1e-8).
         maximize: maximize the objective instead of minimizing (default: False).
+        learning_rate, beta1, beta2: keyword aliases of ``lr`` and of the elements of ``betas``, for
+            :func:`optax.inject_hyperparams` (default: None, not given).
 
     Parity with torch.optim.SparseAdam: same defaults, argument checks and messages (ValueError at
     construction; complex parameters rejected at ``init``), same per-parameter step and the same operation
@@ -163,14 +171,8 @@ def sparse_adam(
                 step,
             )
 
-        out = jax.tree.map(leaf, grads, params, state.exp_avg, state.exp_avg_sq, state.step, is_leaf=_is_leaf)
-        treedef = jax.tree.structure(grads, is_leaf=_is_leaf)
-        parts = treedef.flatten_up_to(out)
-        return treedef.unflatten([o[0] for o in parts]), SparseAdamState(
-            count=increment(state.count),
-            exp_avg=treedef.unflatten([o[1] for o in parts]),
-            exp_avg_sq=treedef.unflatten([o[2] for o in parts]),
-            step=treedef.unflatten([o[3] for o in parts]),
-        )
+        buffers = [state.exp_avg, state.exp_avg_sq, state.step]
+        updates, (m, v, step) = map_leaves(leaf, grads, params, buffers, is_leaf=_is_leaf)
+        return updates, SparseAdamState(count=increment(state.count), exp_avg=m, exp_avg_sq=v, step=step)
 
     return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]

@@ -25,6 +25,7 @@ Example (``import jaxopt_losses.compat as torch``)::
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 import warnings
@@ -463,13 +464,8 @@ class MultiplicativeLR(_LambdaStateDict, LRScheduler):
 
 
 class _CyclicBase(LRScheduler):
-    """Shared momentum handling of CyclicLR / OneCycleLR (torch writes ``momentum`` or ``betas[0]``)."""
-
-    _schedules: list[Any]  # built by the subclasses' _rebuild
-    _momentum_schedules: list[Any]  # built by the subclasses' _rebuild when cycle_momentum
-
-    def _chain(self):  # not chainable in torch either: computed from initial_lr / max_lr
-        return [float(s(self.last_epoch)) for s in self._schedules]
+    """Shared momentum handling of CyclicLR / OneCycleLR (torch writes ``momentum`` or ``betas[0]``, as a
+    side effect of ``get_lr``)."""
 
     def _init_momentum(self, optimizer: Optimizer, cycle_momentum: bool) -> None:
         self.cycle_momentum = cycle_momentum
@@ -478,9 +474,7 @@ class _CyclicBase(LRScheduler):
                 raise ValueError(
                     "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
                 )
-            self.use_beta1 = "betas" in optimizer.defaults
-        else:
-            self.use_beta1 = False
+            self.use_beta1 = "betas" in optimizer.defaults  # (torch sets it only when cycling)
 
     def _write_momentum(self, group: dict[str, Any], m: float) -> None:
         if self.use_beta1:
@@ -488,17 +482,38 @@ class _CyclicBase(LRScheduler):
         else:
             group["momentum"] = m
 
-    def _update_lr(self, epoch: int | None = None) -> None:
-        super()._update_lr(epoch)
-        if self.cycle_momentum:
-            for i, group in enumerate(self.optimizer.param_groups):
-                self._write_momentum(group, float(self._momentum_schedules[i](self.last_epoch)))
+    def _set_momentums(self, optimizer: Optimizer, base_momentum: Any, max_momentum: Any, last_epoch: int):
+        """torch's: the groups start at ``max_momentum`` and record both bounds; returns both lists."""
+        base_momentums = _format_param("base_momentum", optimizer, base_momentum)
+        max_momentums = _format_param("max_momentum", optimizer, max_momentum)
+        if last_epoch == -1:
+            for m_max, m_base, group in zip(
+                max_momentums, base_momentums, optimizer.param_groups, strict=True
+            ):
+                self._write_momentum(group, m_max)
+                group["max_momentum"] = m_max
+                group["base_momentum"] = m_base
+        return base_momentums, max_momentums
+
+
+def _triangular_scale_fn(x: float) -> float:
+    return 1.0
+
+
+def _triangular2_scale_fn(x: float) -> float:
+    return 1 / (2.0 ** (x - 1))
+
+
+def _exp_range_scale_fn(gamma: float, x: float) -> float:
+    return gamma**x
 
 
 class CyclicLR(_CyclicBase):
     """``CyclicLR(optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode='triangular',
     gamma=1.0, scale_fn=None, scale_mode='cycle', cycle_momentum=True, base_momentum=0.8,
-    max_momentum=0.9, last_epoch=-1)`` over ``schedules.cyclic_lr`` / ``schedules.cyclic_momentum``."""
+    max_momentum=0.9, last_epoch=-1)``: torch's ``get_lr`` in Python floats (the lrs and momentums equal
+    torch's; :func:`jaxopt_losses.schedules.cyclic_lr` is the pure, float32 form). Its state dict is
+    torch's (a ``scale_fn`` is saved only if it is a callable object, as its ``__dict__``)."""
 
     def __init__(
         self,
@@ -523,55 +538,105 @@ class CyclicLR(_CyclicBase):
             for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
                 group["lr"] = lr
         self.max_lrs = _format_param("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
         if mode not in ["triangular", "triangular2", "exp_range"] and scale_fn is None:
             raise ValueError("mode is invalid and scale_fn is None")
-        self.step_size_up, self.step_size_down = step_size_up, step_size_down
-        self.mode, self.gamma, self.scale_fn, self.scale_mode = mode, gamma, scale_fn, scale_mode
+        self.mode, self.gamma = mode, gamma
+        self._scale_fn_ref: Callable[[float], float]
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
         self._init_momentum(optimizer, cycle_momentum)
         if cycle_momentum:
-            self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
-            self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
-            if last_epoch == -1:
-                for m_max, m_base, group in zip(
-                    self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True
-                ):
-                    self._write_momentum(group, m_max)
-                    group["max_momentum"] = m_max
-                    group["base_momentum"] = m_base
+            self.base_momentums, self.max_momentums = self._set_momentums(
+                optimizer, base_momentum, max_momentum, last_epoch
+            )
         super().__init__(optimizer, last_epoch)  # (torch's first value comes from initial_lr)
         self.base_lrs = base_lrs
-        self._rebuild()
 
-    def _kw(self) -> dict[str, Any]:
-        return dict(
-            step_size_up=self.step_size_up,
-            step_size_down=self.step_size_down,
-            mode=self.mode,
-            gamma=self.gamma,
-            scale_fn=self.scale_fn,
-            scale_mode=self.scale_mode,
-        )
+    def _init_scale_fn(self) -> None:
+        if self._scale_fn_custom is not None:
+            return
+        if self.mode == "triangular":
+            self._scale_fn_ref, self.scale_mode = _triangular_scale_fn, "cycle"
+        elif self.mode == "triangular2":
+            self._scale_fn_ref, self.scale_mode = _triangular2_scale_fn, "cycle"
+        elif self.mode == "exp_range":
+            self._scale_fn_ref, self.scale_mode = (
+                functools.partial(_exp_range_scale_fn, self.gamma),
+                "iterations",
+            )
 
-    def _rebuild(self) -> None:
-        s = _schedules()
-        groups = self.optimizer.param_groups
-        self._schedules = [
-            s.cyclic_lr(float(b), self.max_lrs[i], **self._kw()) for i, b in enumerate(self.base_lrs)
+    def scale_fn(self, x: Any) -> float:
+        """The scaling policy: the given ``scale_fn``, else the mode's."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        return self._scale_fn_ref(x)
+
+    def _chain(self):  # not chainable in torch either: computed from base_lrs / max_lrs
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        at = cycle if self.scale_mode == "cycle" else self.last_epoch
+        lrs = [
+            base_lr + (max_lr - base_lr) * scale_factor * self.scale_fn(at)
+            for base_lr, max_lr in zip(self.base_lrs, self.max_lrs, strict=True)
         ]
         if self.cycle_momentum:
-            self._momentum_schedules = [
-                s.cyclic_momentum(
-                    base_momentum=self.base_momentums[i], max_momentum=self.max_momentums[i], **self._kw()
-                )
-                for i in range(len(groups))
+            momentums = [
+                max_m - (max_m - base_m) * scale_factor * self.scale_fn(at)
+                for base_m, max_m in zip(self.base_momentums, self.max_momentums, strict=True)
             ]
+            for group, m in zip(self.optimizer.param_groups, momentums, strict=True):
+                self._write_momentum(group, m)
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's: every attribute but the optimizer and the mode's scale function; ``_scale_fn_custom``
+        as its ``__dict__`` if it is a callable object, else None."""
+        state = super().state_dict()
+        state.pop("_scale_fn_ref", None)
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = None
+        if fn is not None and not isinstance(fn, types.FunctionType):
+            state["_scale_fn_custom"] = fn.__dict__.copy()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict of ours or torch's CyclicLR (a saved ``scale_fn`` object's ``__dict__``
+        updates this scheduler's ``scale_fn``)."""
+        state_dict = dict(state_dict)
+        fn = state_dict.pop("_scale_fn_custom")
+        super().load_state_dict(state_dict)
+        if fn is not None:
+            self._scale_fn_custom.__dict__.update(fn)
+        self._init_scale_fn()
+
+
+def _phase(end_step: float, start_lr: str, end_lr: str, start_momentum: str, end_momentum: str) -> dict:
+    """One of torch's ``OneCycleLR._schedule_phases`` (the lr / momentum entries name group keys)."""
+    return dict(
+        end_step=end_step,
+        start_lr=start_lr,
+        end_lr=end_lr,
+        start_momentum=start_momentum,
+        end_momentum=end_momentum,
+    )
 
 
 class OneCycleLR(_CyclicBase):
     """``OneCycleLR(optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
     anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
-    final_div_factor=1e4, three_phase=False, last_epoch=-1)`` over ``schedules.one_cycle_lr`` /
-    ``schedules.one_cycle_momentum``. Stepping past ``total_steps`` raises torch's ValueError."""
+    final_div_factor=1e4, three_phase=False, last_epoch=-1)``: torch's phases and ``get_lr`` in Python floats
+    from each group's ``initial_lr`` / ``max_lr`` / ``min_lr`` and momentum bounds (the lrs and momentums
+    equal torch's; :func:`jaxopt_losses.schedules.one_cycle_lr` is the pure, float32 form). Stepping past
+    ``total_steps`` raises torch's ValueError; the state dict is torch's."""
 
     def __init__(
         self,
@@ -592,21 +657,39 @@ class OneCycleLR(_CyclicBase):
     ):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        self._kwargs: dict[str, Any] = dict(
+        max_lrs = _format_param("max_lr", optimizer, max_lr)
+        # validation (torch's checks and messages) as the pure schedule's
+        _schedules().one_cycle_lr(
+            max_lrs[0],
             total_steps=total_steps,
             epochs=epochs,
             steps_per_epoch=steps_per_epoch,
             pct_start=pct_start,
             anneal_strategy=anneal_strategy,
+            div_factor=div_factor,
+            final_div_factor=final_div_factor,
             three_phase=three_phase,
         )
-        self.div_factor, self.final_div_factor = div_factor, final_div_factor
-        max_lrs = _format_param("max_lr", optimizer, max_lr)
-        # validation (torch's messages) happens in the functional schedule
-        _schedules().one_cycle_lr(
-            max_lrs[0], div_factor=div_factor, final_div_factor=final_div_factor, **self._kwargs
-        )
-        self.total_steps = total_steps if total_steps is not None else epochs * steps_per_epoch  # pyright: ignore[reportOperatorIssue]
+        self.total_steps: int = total_steps if total_steps is not None else epochs * steps_per_epoch  # pyright: ignore[reportOperatorIssue, reportAttributeAccessIssue]
+        up = float(pct_start * self.total_steps) - 1
+        if three_phase:
+            self._schedule_phases = [
+                _phase(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                _phase(
+                    float(2 * pct_start * self.total_steps) - 2,
+                    "max_lr",
+                    "initial_lr",
+                    "base_momentum",
+                    "max_momentum",
+                ),
+                _phase(self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+            ]
+        else:
+            self._schedule_phases = [
+                _phase(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                _phase(self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+            ]
+        self._anneal_func_type = anneal_strategy
         if last_epoch == -1:
             for idx, group in enumerate(optimizer.param_groups):
                 group["initial_lr"] = max_lrs[idx] / div_factor
@@ -614,44 +697,46 @@ class OneCycleLR(_CyclicBase):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self._init_momentum(optimizer, cycle_momentum)
         if cycle_momentum:
-            self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
-            self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
-            if last_epoch == -1:
-                for m_max, m_base, group in zip(
-                    self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True
-                ):
-                    self._write_momentum(group, m_max)
-                    group["max_momentum"] = m_max
-                    group["base_momentum"] = m_base
+            self._set_momentums(optimizer, base_momentum, max_momentum, last_epoch)
         super().__init__(optimizer, last_epoch)
 
-    def _chain(self):
-        if self.last_epoch > self.total_steps:
-            raise ValueError(
-                f"Tried to step {self.last_epoch} times. "
-                f"The specified number of total steps is {self.total_steps}"
-            )
-        return super()._chain()
+    @staticmethod
+    def _annealing_cos(start: float, end: float, pct: float) -> float:
+        """Cosine anneal from ``start`` to ``end`` as ``pct`` goes from 0.0 to 1.0 (torch's)."""
+        cos_out = math.cos(math.pi * pct) + 1
+        return end + (start - end) / 2.0 * cos_out
 
-    def _rebuild(self) -> None:
-        s = _schedules()
-        groups = self.optimizer.param_groups
-        self._schedules = [
-            s.one_cycle_lr(
-                g["max_lr"],
-                div_factor=self.div_factor,
-                final_div_factor=self.final_div_factor,
-                **self._kwargs,
+    @staticmethod
+    def _annealing_linear(start: float, end: float, pct: float) -> float:
+        """Linear anneal from ``start`` to ``end`` as ``pct`` goes from 0.0 to 1.0 (torch's)."""
+        return (end - start) * pct + start
+
+    def _anneal_func(self, start: float, end: float, pct: float) -> float:
+        if self._anneal_func_type == "cos":
+            return self._annealing_cos(start, end, pct)
+        return self._annealing_linear(start, end, pct)
+
+    def _chain(self):  # not chainable in torch either: computed from the groups' initial/max/min lr
+        step_num = self.last_epoch
+        if step_num > self.total_steps:
+            raise ValueError(
+                f"Tried to step {step_num} times. The specified number of total steps is {self.total_steps}"
             )
-            for g in groups
-        ]
-        if self.cycle_momentum:
-            self._momentum_schedules = [
-                s.one_cycle_momentum(
-                    base_momentum=self.base_momentums[i], max_momentum=self.max_momentums[i], **self._kwargs
-                )
-                for i in range(len(groups))
-            ]
+        lrs = []
+        last = len(self._schedule_phases) - 1
+        for group in self.optimizer.param_groups:
+            start_step = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end_step = phase["end_step"]
+                if step_num <= end_step or i == last:
+                    pct = (step_num - start_step) / (end_step - start_step)
+                    lrs.append(self._anneal_func(group[phase["start_lr"]], group[phase["end_lr"]], pct))
+                    if self.cycle_momentum:
+                        m0, m1 = group[phase["start_momentum"]], group[phase["end_momentum"]]
+                        self._write_momentum(group, self._anneal_func(m0, m1, pct))
+                    break
+                start_step = phase["end_step"]
+        return lrs
 
 
 def _check_composed(name: str, schedulers: Sequence[LRScheduler], optimizer: Optimizer) -> None:

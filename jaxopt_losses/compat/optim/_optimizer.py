@@ -598,14 +598,14 @@ class Optimizer:
 
     # -- stepping ---------------------------------------------------------------------------------------
 
-    def _restate(self, state: Any, static: tuple, values: list[jax.Array], dyn: list[float]) -> Any:
+    def _restate(self, state: Any, static: tuple, values: list[jax.Array], dyn: list[Any]) -> Any:
         """A group's state under a new static configuration: what still applies is kept."""
         return [
             None if s is None else _merge_state(_jit_init(self._factory_name, static, [v], dyn), s)
             for s, v in zip(state, values, strict=True)
         ]
 
-    def _config(self, values: list[list[jax.Array]]) -> tuple[list[tuple], list[Any], list[list[float]]]:
+    def _config(self, values: list[list[jax.Array]]) -> tuple[list[tuple], list[Any], list[list[Any]]]:
         """param_groups re-read: statics, the states fitting them, traced numbers (nothing committed but
         which numbers are traced).
 

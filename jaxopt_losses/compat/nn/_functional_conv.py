@@ -7,6 +7,7 @@ Convolutions are ``lax.conv_general_dilated`` with ``NCH[W]`` / ``OIH[W]`` dimen
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -88,19 +89,50 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd):
             f"({' x '.join(map(str, kernel))}). Kernel size can't be greater than actual input size"
         )
     x, w, pads, dilation = _drop_padding_taps(x, w, stride, pads, dilation)
-    y = lax.conv_general_dilated(
-        x,
-        w.astype(x.dtype),
-        window_strides=stride,
-        padding=pads,
-        rhs_dilation=dilation,
-        dimension_numbers=_dims(nd),
-        feature_group_count=groups,
-        precision=lax.Precision.HIGHEST,
-    )
+    out = [
+        (x.shape[2 + i] + sum(pads[i]) - dilation[i] * (w.shape[2 + i] - 1) - 1) // stride[i] + 1
+        for i in range(nd)
+    ]
+    if groups == 1 and math.prod(out) <= _MATMUL_MAX_POSITIONS:
+        y = _conv_as_matmul(x, w.astype(x.dtype), stride, pads, dilation, out)
+    else:
+        y = lax.conv_general_dilated(
+            x,
+            w.astype(x.dtype),
+            window_strides=stride,
+            padding=pads,
+            rhs_dilation=dilation,
+            dimension_numbers=_dims(nd),
+            feature_group_count=groups,
+            precision=lax.Precision.HIGHEST,
+        )
     if bias is not None:
         y = y + jnp.asarray(bias).reshape((1, -1) + (1,) * nd)
     return y[0] if unbatched else y
+
+
+# XLA:CPU's convolution is many times slower than a matrix product on small feature maps (256 channels on a
+# 2x2 map: 150 ms for the forward and backward at batch 32, 9 ms as patches @ weights); up to 16 output
+# positions the matrix product wins or ties (measured on ResNet-18's shapes; benchmarks/compat_models.py)
+_MATMUL_MAX_POSITIONS = 16
+
+
+def _conv_as_matmul(x, w, stride, pads, dilation, out):
+    """The convolution (``groups=1``) as one matrix product: the ``(N * positions, C_in * taps)`` patches of
+    the padded input times the ``(C_out, C_in * taps)`` weight, transposed (im2col, as torch's
+    ``slow_conv2d``)."""
+    n, c = x.shape[0], x.shape[1]
+    if any(lo or hi for lo, hi in pads):
+        x = jnp.pad(x, [(0, 0), (0, 0), *pads])
+    taps = []
+    for offsets in itertools.product(*(range(k) for k in w.shape[2:])):  # row-major, as the weight's
+        start = (0, 0, *(j * d for j, d in zip(offsets, dilation, strict=True)))
+        limit = (n, c, *(b + s * (m - 1) + 1 for b, s, m in zip(start[2:], stride, out, strict=True)))
+        taps.append(lax.slice(x, start, limit, (1, 1, *stride)))
+    patches = jnp.stack(taps, axis=2)  # (N, C_in, taps, *out)
+    patches = jnp.moveaxis(patches, (1, 2), (-2, -1)).reshape(n * math.prod(out), c * len(taps))
+    y = jnp.matmul(patches, w.reshape(w.shape[0], -1).T, precision=lax.Precision.HIGHEST)
+    return jnp.moveaxis(y.reshape(n, *out, w.shape[0]), -1, 1)
 
 
 def _drop_padding_taps(x, w, stride, pads, dilation):

@@ -654,11 +654,21 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only the triad, fused=True vs torch fused (10M/100M) and the train steps; prints, writes --out",
     )
+    parser.add_argument(
+        "--compat-models",
+        action="store_true",
+        help="only the compat.nn models' training steps vs torch eager (benchmarks/compat_models.py); prints",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     rounds = args.rounds or (3 if quick else 15)
     machine = machine_description()
     print(machine, flush=True)
+    if args.compat_models:
+        from benchmarks.compat_models import bench_compat_models, render_compat_models
+
+        print("\n".join(render_compat_models(bench_compat_models(quick, rounds))))
+        return None
     if args.fused_only:
         return _fused_only(args, quick, rounds, machine)
     print("triad bandwidth", flush=True)

@@ -7,6 +7,7 @@ Convolutions are ``lax.conv_general_dilated`` with ``NCH[W]`` / ``OIH[W]`` dimen
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -87,19 +88,88 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd):
             f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
             f"({' x '.join(map(str, kernel))}). Kernel size can't be greater than actual input size"
         )
-    y = lax.conv_general_dilated(
-        x,
-        w.astype(x.dtype),
-        window_strides=stride,
-        padding=pads,
-        rhs_dilation=dilation,
-        dimension_numbers=_dims(nd),
-        feature_group_count=groups,
-        precision=lax.Precision.HIGHEST,
-    )
+    x, w, pads, dilation = _drop_padding_taps(x, w, stride, pads, dilation)
+    out = [
+        (x.shape[2 + i] + sum(pads[i]) - dilation[i] * (w.shape[2 + i] - 1) - 1) // stride[i] + 1
+        for i in range(nd)
+    ]
+    if groups == 1 and math.prod(out) <= _MATMUL_MAX_POSITIONS:
+        y = _conv_as_matmul(x, w.astype(x.dtype), stride, pads, dilation, out)
+    else:
+        y = lax.conv_general_dilated(
+            x,
+            w.astype(x.dtype),
+            window_strides=stride,
+            padding=pads,
+            rhs_dilation=dilation,
+            dimension_numbers=_dims(nd),
+            feature_group_count=groups,
+            precision=lax.Precision.HIGHEST,
+        )
     if bias is not None:
         y = y + jnp.asarray(bias).reshape((1, -1) + (1,) * nd)
     return y[0] if unbatched else y
+
+
+# XLA:CPU's convolution is many times slower than a matrix product on small feature maps (256 channels on a
+# 2x2 map: 150 ms for the forward and backward at batch 32, 9 ms as patches @ weights); up to 16 output
+# positions the matrix product wins or ties (measured on ResNet-18's shapes; benchmarks/compat_models.py)
+_MATMUL_MAX_POSITIONS = 16
+
+
+def _conv_as_matmul(x, w, stride, pads, dilation, out):
+    """The convolution (``groups=1``) as one matrix product: the ``(N * positions, C_in * taps)`` patches of
+    the padded input times the ``(C_out, C_in * taps)`` weight, transposed (im2col, as torch's
+    ``slow_conv2d``)."""
+    n, c = x.shape[0], x.shape[1]
+    if any(lo or hi for lo, hi in pads):
+        x = jnp.pad(x, [(0, 0), (0, 0), *pads])
+    taps = []
+    for offsets in itertools.product(*(range(k) for k in w.shape[2:])):  # row-major, as the weight's
+        start = (0, 0, *(j * d for j, d in zip(offsets, dilation, strict=True)))
+        limit = (n, c, *(b + s * (m - 1) + 1 for b, s, m in zip(start[2:], stride, out, strict=True)))
+        taps.append(lax.slice(x, start, limit, (1, 1, *stride)))
+    patches = jnp.stack(taps, axis=2)  # (N, C_in, taps, *out)
+    patches = jnp.moveaxis(patches, (1, 2), (-2, -1)).reshape(n * math.prod(out), c * len(taps))
+    y = jnp.matmul(patches, w.reshape(w.shape[0], -1).T, precision=lax.Precision.HIGHEST)
+    return jnp.moveaxis(y.reshape(n, *out, w.shape[0]), -1, 1)
+
+
+def _drop_padding_taps(x, w, stride, pads, dilation):
+    """The same convolution without the kernel taps that only ever meet zero padding: ``(x, w, pads,
+    dilation)``.
+
+    On small feature maps a padded kernel has whole rows and columns of taps that see nothing but padding
+    for every output position: ResNet-18's ``layer4`` on 32x32 images runs its 3x3 convolutions (padding 1)
+    on 1x1 maps, where 8 of the 9 taps multiply zeros; XLA:CPU computes them all (and again in both
+    gradient convolutions). Per spatial dimension the kernel is cut to the taps from the first to the last
+    that reach the input, and the padding (or, where it turns negative, the input) is trimmed so that every
+    output position still reads the same input elements with the same weights: the output changes only by
+    the zero products left out (the order of the remaining sum is XLA's either way), the weight gradient of
+    a dropped tap is an exact zero (the slice's transpose), as it is in torch (zeros times the gradient).
+    """
+    for i, (k, s, d, (lo, hi)) in enumerate(zip(w.shape[2:], stride, dilation, pads, strict=True)):
+        size = x.shape[2 + i]
+        out = (size + lo + hi - d * (k - 1) - 1) // s + 1
+        # tap j reads padded positions j * d + s * o (o < out); the input is at [lo, lo + size)
+        used = [j for j in range(k) if any(lo <= j * d + s * o < lo + size for o in range(out))]
+        if not used or (used[0] == 0 and used[-1] == k - 1):
+            continue
+        first, last = used[0], used[-1]
+        lo -= first * d  # the new kernel's first tap sits where tap ``first`` sat
+        hi = (out - 1) * s + (last - first) * d + 1 - size - lo
+        axis = 2 + i
+        if lo < 0:  # input elements before the first tap's first read: never read, drop them
+            x = lax.slice_in_dim(x, -lo, size, axis=axis)
+            size, lo = size + lo, 0
+        if hi < 0:  # ... and after the last tap's last read
+            x = lax.slice_in_dim(x, 0, size + hi, axis=axis)
+            hi = 0
+        w = lax.slice_in_dim(w, first, last + 1, axis=axis)
+        pads = [*pads[:i], (lo, hi), *pads[i + 1 :]]
+        if first == last:  # one tap left: its dilation means nothing (and XLA:CPU mishandles it)
+            dilation = (*dilation[:i], 1, *dilation[i + 1 :])
+    return x, w, pads, dilation
 
 
 def conv1d(

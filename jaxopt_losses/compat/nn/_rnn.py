@@ -201,16 +201,21 @@ class RNNBase(Module):
                 f"Expected {self.input_size}, got {input.shape[-1]}"
             )
 
-    def get_expected_hidden_size(
-        self, input: jax.Array | jax.ShapeDtypeStruct, batch_sizes: Any = None
+    def _expected_state_size(
+        self, input: jax.Array | jax.ShapeDtypeStruct, batch_sizes: Any, size: int
     ) -> tuple[int, int, int]:
         if batch_sizes is not None:
             mini_batch = int(batch_sizes[0])
         else:
             mini_batch = input.shape[0] if self.batch_first else input.shape[1]
         num_directions = 2 if self.bidirectional else 1
-        size = self.proj_size if self.proj_size > 0 else self.hidden_size
         return (self.num_layers * num_directions, mini_batch, size)
+
+    def get_expected_hidden_size(
+        self, input: jax.Array | jax.ShapeDtypeStruct, batch_sizes: Any = None
+    ) -> tuple[int, int, int]:
+        size = self.proj_size if self.proj_size > 0 else self.hidden_size
+        return self._expected_state_size(input, batch_sizes, size)
 
     def check_hidden_size(
         self,
@@ -434,12 +439,7 @@ class LSTM(RNNBase):
     def get_expected_cell_size(
         self, input: jax.Array | jax.ShapeDtypeStruct, batch_sizes: Any = None
     ) -> tuple[int, int, int]:
-        if batch_sizes is not None:
-            mini_batch = int(batch_sizes[0])
-        else:
-            mini_batch = input.shape[0] if self.batch_first else input.shape[1]
-        num_directions = 2 if self.bidirectional else 1
-        return (self.num_layers * num_directions, mini_batch, self.hidden_size)
+        return self._expected_state_size(input, batch_sizes, self.hidden_size)
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, tuple[jax.Array, jax.Array]]:
         if isinstance(input, PackedSequence):

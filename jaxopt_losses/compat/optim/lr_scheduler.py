@@ -45,7 +45,7 @@ EPOCH_DEPRECATION_WARNING = (
     "https://github.com/pytorch/pytorch/issues/new/choose."
 )
 
-_UNSAVED = ("optimizer", "_schedules", "_momentum_schedules")
+_UNSAVED = ("optimizer", "_schedules")  # ReduceLROnPlateau's pure schedules
 
 
 def _schedules():
@@ -106,11 +106,7 @@ class LRScheduler:
         self.last_epoch = last_epoch
         self._get_lr_called_within_step = False
         self._is_initial = False
-        self._rebuild()
         self._initial_step()
-
-    def _rebuild(self) -> None:
-        """Build the pure schedules a subclass reads (CyclicLR / OneCycleLR); none by default."""
 
     def _initial_step(self) -> None:
         self._step_count = 0
@@ -157,13 +153,12 @@ class LRScheduler:
         self._last_lr = _lrs(self.optimizer)
 
     def state_dict(self) -> dict[str, Any]:
-        """Every attribute except the optimizer (and the compiled schedules), as torch's."""
+        """Every attribute except the optimizer (and ReduceLROnPlateau's pure schedules), as torch's."""
         return {k: v for k, v in self.__dict__.items() if k not in _UNSAVED}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict of ours or of the torch scheduler of the same name."""
         self.__dict__.update(state_dict)
-        self._rebuild()
 
 
 _LRScheduler = LRScheduler

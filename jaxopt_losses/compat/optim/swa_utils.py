@@ -262,9 +262,6 @@ class SWALR(LRScheduler):
         self.anneal_epochs = anneal_epochs
         super().__init__(optimizer, last_epoch)
 
-    def _rebuild(self) -> None:
-        self._schedules = []
-
     def _anneal(self, t: float) -> float:
         return (1 - math.cos(math.pi * t)) / 2 if self._anneal_strategy == "cos" else t
 

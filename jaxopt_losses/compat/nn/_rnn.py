@@ -226,6 +226,14 @@ class RNNBase(Module):
         if tuple(hx.shape) != expected:
             raise RuntimeError(msg.format(expected, list(hx.shape)))
 
+    def check_forward_args(
+        self, input: jax.Array | jax.ShapeDtypeStruct, hidden: Any, batch_sizes: Any = None
+    ) -> None:
+        """torch's ``check_forward_args``: the input, then (when given) the hidden state's size."""
+        self.check_input(input, batch_sizes)
+        if hidden is not None:
+            self.check_hidden_size(hidden, self.get_expected_hidden_size(input, batch_sizes))
+
     def _check_rank(self, input: jax.Array, tensor: str) -> bool:
         if input.ndim not in (2, 3):
             name = "RNN" if self.mode.startswith("RNN") else self.mode
@@ -263,18 +271,10 @@ class RNNBase(Module):
         states = None if hx is None else [jnp.asarray(h) for h in (hx if self.mode == "LSTM" else (hx,))]
         if states is not None and sorted_indices is not None:
             states = [h if h.ndim < 2 else jnp.take(h, jnp.asarray(sorted_indices), axis=1) for h in states]
-        self.check_input(data, batch_sizes)
-        if states is not None:
-            expected = self.get_expected_hidden_size(data, batch_sizes)
-            if isinstance(self, LSTM):
-                cell = self.get_expected_cell_size(data, batch_sizes)
-                self.check_hidden_size(states[0], expected, "Expected hidden[0] size {}, got {}")
-                self.check_hidden_size(states[1], cell, "Expected hidden[1] size {}, got {}")
-            else:
-                self.check_hidden_size(states[0], expected)
+        hx = None if states is None else (tuple(states) if self.mode == "LSTM" else states[0])
+        self.check_forward_args(data, hx, batch_sizes)
         padded = rnn_utils.pad_data(data, batch_sizes)
         lengths = rnn_utils.lengths_from_batch_sizes(batch_sizes)
-        hx = None if states is None else (tuple(states) if self.mode == "LSTM" else states[0])
         output, *finals = self._run(padded, hx, lengths=lengths, batch_first=False)
         if unsorted_indices is not None:
             finals = [jnp.take(h, jnp.asarray(unsorted_indices), axis=1) for h in finals]
@@ -298,11 +298,8 @@ class RNNBase(Module):
                 )
             if is_batched and hx.ndim != 3:
                 raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got {hx.ndim}-D tensor")
-        batched = _batched_shape(input, is_batched, batch_dim)
-        self.check_input(batched)
-        expected = self.get_expected_hidden_size(batched)
-        if hx is not None:
-            self.check_hidden_size(_batched_shape(hx, is_batched, 1), expected)
+        hidden = None if hx is None else _batched_shape(hx, is_batched, 1)
+        self.check_forward_args(_batched_shape(input, is_batched, batch_dim), hidden)
         return self._run(input, hx)
 
     def extra_repr(self) -> str:
@@ -441,6 +438,19 @@ class LSTM(RNNBase):
     ) -> tuple[int, int, int]:
         return self._expected_state_size(input, batch_sizes, self.hidden_size)
 
+    def check_forward_args(
+        self, input: jax.Array | jax.ShapeDtypeStruct, hidden: Any, batch_sizes: Any = None
+    ) -> None:
+        """torch's ``LSTM.check_forward_args``: the input, then ``h`` and ``c`` against their sizes."""
+        self.check_input(input, batch_sizes)
+        if hidden is not None:
+            h, c = hidden
+            expected = self.get_expected_hidden_size(input, batch_sizes)
+            self.check_hidden_size(h, expected, "Expected hidden[0] size {}, got {}")
+            self.check_hidden_size(
+                c, self.get_expected_cell_size(input, batch_sizes), "Expected hidden[1] size {}, got {}"
+            )
+
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, tuple[jax.Array, jax.Array]]:
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
@@ -457,16 +467,8 @@ class LSTM(RNNBase):
                     "tensors"
                 )
             hx = (h0, c0)
-        batched = _batched_shape(input, is_batched, batch_dim)
-        self.check_input(batched)
-        if hx is not None:
-            h0b, c0b = (_batched_shape(h, is_batched, 1) for h in hx)
-            self.check_hidden_size(
-                h0b, self.get_expected_hidden_size(batched), "Expected hidden[0] size {}, got {}"
-            )
-            self.check_hidden_size(
-                c0b, self.get_expected_cell_size(batched), "Expected hidden[1] size {}, got {}"
-            )
+        hidden = None if hx is None else tuple(_batched_shape(h, is_batched, 1) for h in hx)
+        self.check_forward_args(_batched_shape(input, is_batched, batch_dim), hidden)
         output, h_n, c_n = self._run(input, hx)
         return output, (h_n, c_n)
 

@@ -122,15 +122,8 @@ def _conv_as_matmul(x, w, stride, pads, dilation, out):
     the padded input times the ``(C_out, C_in * taps)`` weight, transposed (im2col, as torch's
     ``slow_conv2d``)."""
     n, c = x.shape[0], x.shape[1]
-    if any(lo or hi for lo, hi in pads):
-        x = jnp.pad(x, [(0, 0), (0, 0), *pads])
-    taps = []
-    for offsets in itertools.product(*(range(k) for k in w.shape[2:])):  # row-major, as the weight's
-        start = (0, 0, *(j * d for j, d in zip(offsets, dilation, strict=True)))
-        limit = (n, c, *(b + s * (m - 1) + 1 for b, s, m in zip(start[2:], stride, out, strict=True)))
-        taps.append(lax.slice(x, start, limit, (1, 1, *stride)))
-    patches = jnp.stack(taps, axis=2)  # (N, C_in, taps, *out)
-    patches = jnp.moveaxis(patches, (1, 2), (-2, -1)).reshape(n * math.prod(out), c * len(taps))
+    taps = _window_views(x, len(out), w.shape[2:], stride, dilation, out, pads, 0)  # (taps, N, C_in, *out)
+    patches = jnp.moveaxis(taps, (0, 2), (-1, -2)).reshape(n * math.prod(out), c * taps.shape[0])
     y = jnp.matmul(patches, w.reshape(w.shape[0], -1).T, precision=lax.Precision.HIGHEST)
     return jnp.moveaxis(y.reshape(n, *out, w.shape[0]), -1, 1)
 
